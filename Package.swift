@@ -1,0 +1,59 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Module layout and allowed imports: see README.md ("Architecture").
+let package = Package(
+    name: "LuminaGuardPerf",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lgperf", targets: ["lgperf"]),
+        .executable(name: "lg-guest-agent", targets: ["GuestAgent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+    ],
+    targets: [
+        // Pure statistics: summaries, percentiles, outliers, A/B significance.
+        .target(name: "PerfStats"),
+        // Metric catalogue, targets, grade bands, metrics-file format, run metadata.
+        .target(name: "PerfMetrics", dependencies: ["PerfStats"]),
+        // /proc readers: memory, CPU, process trees, host facts.
+        .target(name: "HostProbes"),
+        // Wire format shared by the host and the guest agent (stdlib only, so the
+        // static guest binary stays small).
+        .target(name: "AgentProtocol"),
+        // The guest's agent: runs as the VM's init helper or as a local process.
+        .executableTarget(name: "GuestAgent", dependencies: ["AgentProtocol", "CSysShims"]),
+        // Linux calls the Glibc overlay does not expose (unshare).
+        .target(name: "CSysShims"),
+        // VM backends (QEMU micro-VM, Firecracker, process), guest image, QMP.
+        .target(name: "VMFixtures", dependencies: ["HostProbes", "AgentProtocol"]),
+        // MCP server/client whose tools run inside a VM.
+        .target(name: "ToolCalls", dependencies: [
+            "VMFixtures", "AgentProtocol",
+            .product(name: "MCP", package: "swift-sdk"),
+        ]),
+        // One function per benchmark; tests and the CLI call the same ones.
+        .target(name: "Scenarios", dependencies: ["VMFixtures", "ToolCalls", "HostProbes", "PerfMetrics", "PerfStats"]),
+        // libxml2 for XSD validation of JUnit reports (Debian: libxml2-dev).
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        // JUnit XML, weekly summaries, regression comparison, trends.
+        .target(name: "PerfReports", dependencies: ["PerfMetrics", "PerfStats", "CLibXML2"]),
+        .executableTarget(name: "lgperf", dependencies: [
+            "Scenarios", "PerfReports", "PerfMetrics", "VMFixtures", "ToolCalls",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "PerfStatsTests", dependencies: ["PerfStats"]),
+        .testTarget(name: "PerfMetricsTests", dependencies: ["PerfMetrics"]),
+        .testTarget(name: "HostProbesTests", dependencies: ["HostProbes"]),
+        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
+        .testTarget(name: "VMFixturesTests", dependencies: ["VMFixtures", "HostProbes"]),
+        .testTarget(name: "ToolCallsTests", dependencies: ["ToolCalls", "VMFixtures"]),
+        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios"]),
+        .testTarget(name: "PerfReportsTests", dependencies: ["PerfReports", "PerfMetrics"]),
+        // The tagged validation suites ([tag:spawn], [tag:baseline], ...).
+        .testTarget(name: "ValidationTests", dependencies: ["Scenarios", "PerfMetrics", "VMFixtures"]),
+    ]
+)

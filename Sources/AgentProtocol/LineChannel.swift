@@ -1,0 +1,131 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Monotonic time in nanoseconds (CLOCK_MONOTONIC), the one clock every
+/// duration in the project is measured with.
+public enum Monotonic {
+    @inline(__always)
+    public static func nanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+public enum ChannelError: Error, Equatable, CustomStringConvertible {
+    case timedOut(String)
+    case closed(String)
+    case io(String, Int32)
+    case lineTooLong(Int)
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .timedOut(let what): return "timed out \(what)"
+        case .closed(let what): return "the channel closed \(what)"
+        case .io(let what, let e): return "\(what) failed: \(String(cString: strerror(e)))"
+        case .lineTooLong(let n): return "a message longer than \(n) bytes was refused"
+        case .protocolError(let what): return "protocol error: \(what)"
+        }
+    }
+}
+
+/// Newline-framed messages over a pair of file descriptors (a socket or two
+/// pipes). Reads block in poll(2) with a deadline; nothing here sleeps or polls
+/// on a timer.
+public final class LineChannel: @unchecked Sendable {
+    public let readFD: Int32
+    public let writeFD: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private let maxLine: Int
+    private let ownsFDs: Bool
+
+    public init(readFD: Int32, writeFD: Int32, maxLine: Int = AgentLimits.maxLineBytes, ownsFDs: Bool = true) {
+        self.readFD = readFD
+        self.writeFD = writeFD
+        self.maxLine = maxLine
+        self.ownsFDs = ownsFDs
+        buffer.reserveCapacity(64 << 10)
+    }
+
+    deinit { if ownsFDs { close() } }
+
+    private var closed = false
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(readFD)
+        if writeFD != readFD { Glibc.close(writeFD) }
+    }
+
+    /// Writes one line (a newline is appended).
+    public func send(_ line: String) throws {
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { p in Glibc.write(writeFD, p.baseAddress! + off, bytes.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { try waitFor(POLLOUT, deadline: nil, what: "writing"); continue }
+                throw errno == EPIPE ? ChannelError.closed("while writing") : ChannelError.io("write", errno)
+            }
+            off += n
+        }
+    }
+
+    public func send(_ json: JSON) throws { try send(json.serialized()) }
+
+    /// Reads one line (without its newline). `deadline` is a ``Monotonic``
+    /// instant in nanoseconds; nil waits for ever (the agent's side).
+    public func readLine(deadline: UInt64?) throws -> [UInt8] {
+        var scanFrom = start
+        while true {
+            if let nl = buffer[scanFrom...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<nl])
+                start = nl + 1
+                if start == buffer.count { buffer.removeAll(keepingCapacity: true); start = 0 }
+                return line
+            }
+            scanFrom = buffer.count
+            if buffer.count - start > maxLine { throw ChannelError.lineTooLong(maxLine) }
+            if start > 0 && start > buffer.count / 2 {
+                buffer.removeFirst(start); scanFrom -= start; start = 0
+            }
+            try waitFor(POLLIN, deadline: deadline, what: "waiting for the agent's reply")
+            var chunk = [UInt8](repeating: 0, count: 64 << 10)
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw ChannelError.io("read", errno)
+            }
+            if n == 0 { throw ChannelError.closed("before a full message arrived") }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    public func readJSON(deadline: UInt64?) throws -> JSON {
+        let line = try readLine(deadline: deadline)
+        do { return try JSON.parse(line) } catch {
+            throw ChannelError.protocolError("unparseable message (\(error)): \(String(decoding: line.prefix(200), as: UTF8.self))")
+        }
+    }
+
+    private func waitFor(_ event: Int32, deadline: UInt64?, what: String) throws {
+        while true {
+            var timeoutMs: Int32 = -1
+            if let d = deadline {
+                let now = Monotonic.nanos()
+                if now >= d { throw ChannelError.timedOut(what) }
+                timeoutMs = Int32(min(UInt64(Int32.max), (d - now + 999_999) / 1_000_000))
+            }
+            var p = pollfd(fd: event == POLLIN ? readFD : writeFD, events: Int16(event), revents: 0)
+            let r = poll(&p, 1, timeoutMs)
+            if r < 0 { if errno == EINTR { continue }; throw ChannelError.io("poll", errno) }
+            if r == 0 { continue }  // the deadline check above decides
+            return  // readable, writable, or hung up: read()/write() tells which
+        }
+    }
+}

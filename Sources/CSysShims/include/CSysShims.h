@@ -1,0 +1,8 @@
+// Linux calls that Glibc's Swift overlay does not expose (they need
+// _GNU_SOURCE), wrapped so Swift can call them.
+#pragma once
+#include <sys/types.h>
+
+/// unshare(2) with the given CLONE_NEW* names: 1 net, 2 ipc, 4 uts. Returns
+/// the mask of namespaces that were entered.
+int lg_unshare_namespaces(int which);

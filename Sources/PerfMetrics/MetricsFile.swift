@@ -1,0 +1,193 @@
+import Foundation
+import PerfStats
+
+/// Where a number came from. Every metrics file and every printed figure
+/// carries this, so an emulated or process-backend number is never read as a
+/// hardware-KVM one.
+public struct RunLabels: Codable, Sendable, Equatable {
+    /// `qemu`, `firecracker` or `process`.
+    public var backend: String
+    /// `kvm`, `tcg` or `none`.
+    public var accelerator: String
+
+    public init(backend: String, accelerator: String) {
+        self.backend = backend
+        self.accelerator = accelerator
+    }
+
+    /// True when the figures do not come from a hardware-accelerated VM.
+    public var isEmulatedOrSimulated: Bool { accelerator != "kvm" }
+
+    public var caveat: String? {
+        if backend == "process" { return "process backend: no VM, the guest agent ran as a local process" }
+        if accelerator == "tcg" { return "emulated, TCG: no hardware virtualisation" }
+        return nil
+    }
+}
+
+public struct HostDescription: Codable, Sendable, Equatable {
+    public var hostname: String
+    public var cpuModel: String
+    public var cores: Int
+    public var kernel: String
+    public var memoryTotalMB: Double
+    public var loadAverageBefore: Double?
+    public var loadAverageAfter: Double?
+
+    public init(hostname: String, cpuModel: String, cores: Int, kernel: String, memoryTotalMB: Double,
+                loadAverageBefore: Double? = nil, loadAverageAfter: Double? = nil) {
+        self.hostname = hostname; self.cpuModel = cpuModel; self.cores = cores; self.kernel = kernel
+        self.memoryTotalMB = memoryTotalMB; self.loadAverageBefore = loadAverageBefore; self.loadAverageAfter = loadAverageAfter
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case hostname, cores, kernel
+        case cpuModel = "cpu_model", memoryTotalMB = "memory_total_mb"
+        case loadAverageBefore = "load_average_before", loadAverageAfter = "load_average_after"
+    }
+}
+
+/// One measured series in a metrics file: the guide's statistics plus what a
+/// reader needs to trust them.
+public struct MetricSeries: Codable, Sendable, Equatable {
+    public var metric: MetricKind
+    public var unit: String
+    public var description: String
+    public var count: Int
+    public var mean: Double
+    public var median: Double
+    public var p95: Double
+    public var p99: Double
+    public var min: Double
+    public var max: Double
+    public var stdDev: Double?
+    public var samples: [Double]
+    public var warmupSamples: [Double]
+    /// Set for series judged against the guide's target ("< 200 ms").
+    public var target: String?
+    public var meetsTarget: Bool?
+    public var grade: Grade?
+    public var outliers: OutlierReport?
+
+    enum CodingKeys: String, CodingKey {
+        case metric, unit, description, count, mean, median, p95, p99, min, max, samples, target, grade, outliers
+        case stdDev = "std_dev", warmupSamples = "warmup_samples", meetsTarget = "meets_target"
+    }
+
+    /// Builds a series from real samples. `judged` series are compared with the
+    /// metric's target and graded; others are context (e.g. guest boot time).
+    public init(metric: MetricKind, unit: String, description: String, series: MeasuredSeries, judged: Bool) throws {
+        let s = try series.summary(name: description)
+        self.metric = metric
+        self.unit = unit
+        self.description = description
+        count = s.count; mean = s.mean; median = s.median; p95 = s.p95; p99 = s.p99
+        min = s.min; max = s.max; stdDev = s.stdDev
+        samples = series.samples
+        warmupSamples = series.warmup
+        outliers = try OutlierReport(series.samples)
+        if judged {
+            let t = Catalogue.target(for: metric)
+            guard t.unit == unit else {
+                throw MetricsFileError.invalid(file: "(new series)", problem: "\(description) is in \(unit) but the \(metric.rawValue) target is in \(t.unit)")
+            }
+            target = t.text
+            meetsTarget = t.meets(median: s.median)
+            grade = Catalogue.bands(for: metric).map { $0.grade(median: s.median, p95: s.p95) }
+        }
+    }
+}
+
+public enum MetricsFileError: Error, CustomStringConvertible, Equatable {
+    case unreadable(file: String, problem: String)
+    case invalid(file: String, problem: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let f, let p): return "cannot read metrics file \(f): \(p)"
+        case .invalid(let f, let p): return "metrics file \(f) is not valid: \(p)"
+        }
+    }
+}
+
+/// A metrics file in the guide's format: `timestamp`, `iterations`, one
+/// object per metric (`spawn_time_ms`, `memory_mb`, ...), `meets_target`,
+/// plus labels, host, tool versions and commit.
+public struct MetricsFile: Sendable, Equatable {
+    public static let formatVersion = 1
+
+    public var timestamp: Date
+    public var scope: String
+    public var phase: Phase
+    public var iterations: Int
+    public var warmup: Int
+    public var labels: RunLabels
+    public var host: HostDescription
+    public var tools: [String: String]
+    public var commit: String
+    public var notes: [String]
+    /// Series in insertion order; keys are the JSON field names.
+    public private(set) var series: [(name: String, value: MetricSeries)]
+
+    public static func == (a: MetricsFile, b: MetricsFile) -> Bool {
+        a.timestamp == b.timestamp && a.scope == b.scope && a.phase == b.phase && a.iterations == b.iterations
+            && a.warmup == b.warmup && a.labels == b.labels && a.host == b.host && a.tools == b.tools
+            && a.commit == b.commit && a.notes == b.notes
+            && a.series.map(\.name) == b.series.map(\.name) && a.series.map(\.value) == b.series.map(\.value)
+    }
+
+    public init(timestamp: Date = Date(), scope: String, phase: Phase, iterations: Int, warmup: Int,
+                labels: RunLabels, host: HostDescription, tools: [String: String], commit: String, notes: [String] = []) {
+        self.timestamp = timestamp; self.scope = scope; self.phase = phase; self.iterations = iterations
+        self.warmup = warmup; self.labels = labels; self.host = host; self.tools = tools; self.commit = commit
+        self.notes = notes; self.series = []
+    }
+
+    public mutating func add(_ name: String, _ value: MetricSeries) {
+        series.removeAll { $0.name == name }
+        series.append((name, value))
+    }
+
+    public subscript(name: String) -> MetricSeries? { series.first { $0.name == name }?.value }
+
+    /// True only when at least one judged series exists and every judged
+    /// series meets its target. No samples, no pass.
+    public var meetsTarget: Bool {
+        let judged = series.compactMap { $0.value.meetsTarget }
+        return !judged.isEmpty && judged.allSatisfy { $0 }
+    }
+
+    /// `<scope>_<phase>_YYYYMMDD_HHMMSS.json`, the guide's naming pattern.
+    public var fileName: String {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "UTC")!
+        let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: timestamp)
+        func two(_ v: Int?) -> String { let v = v ?? 0; return v < 10 ? "0\(v)" : "\(v)" }
+        return "\(scope)_\(phase.rawValue)_\(c.year!)\(two(c.month))\(two(c.day))_\(two(c.hour))\(two(c.minute))\(two(c.second)).json"
+    }
+}
+
+extension MetricSeries {
+    /// The guide's fields first, in its order; `std_dev` is written as null
+    /// (not left out) when it is undefined.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(median, forKey: .median)
+        try c.encode(p95, forKey: .p95)
+        try c.encode(p99, forKey: .p99)
+        try c.encode(min, forKey: .min)
+        try c.encode(max, forKey: .max)
+        try c.encode(stdDev, forKey: .stdDev)
+        try c.encode(mean, forKey: .mean)
+        try c.encode(count, forKey: .count)
+        try c.encode(unit, forKey: .unit)
+        try c.encode(metric, forKey: .metric)
+        try c.encode(description, forKey: .description)
+        try c.encode(target, forKey: .target)
+        try c.encode(meetsTarget, forKey: .meetsTarget)
+        try c.encode(grade, forKey: .grade)
+        try c.encodeIfPresent(outliers, forKey: .outliers)
+        try c.encode(samples, forKey: .samples)
+        try c.encode(warmupSamples, forKey: .warmupSamples)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import PerfStats
+
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ s: String) { stringValue = s }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// Top-level keys that are not metric series.
+private let reservedKeys: Set<String> = [
+    "format_version", "timestamp", "scope", "phase", "iterations", "warmup", "backend", "accelerator",
+    "emulated", "caveat", "host", "tools", "commit", "notes", "meets_target",
+]
+
+extension MetricsFile {
+    /// Pretty JSON in the guide's format.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(EncodingBox(file: self))
+    }
+
+    /// Writes atomically (temporary file + rename) into `directory`, creating
+    /// it if needed; returns the file's URL.
+    @discardableResult
+    public func write(into directory: URL) throws -> URL {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory.appendingPathComponent(fileName)
+        try encoded().write(to: url, options: .atomic)
+        return url
+    }
+
+    /// Reads and checks a metrics file. A truncated, corrupt or inconsistent
+    /// file is rejected with an error naming the file and the problem.
+    public static func read(from url: URL) throws -> MetricsFile {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw MetricsFileError.unreadable(file: url.path, problem: error.localizedDescription)
+        }
+        return try decode(data, name: url.path)
+    }
+
+    public static func decode(_ data: Data, name: String) throws -> MetricsFile {
+        if data.isEmpty { throw MetricsFileError.invalid(file: name, problem: "the file is empty") }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw MetricsFileError.invalid(file: name, problem: "not valid JSON (truncated or corrupt): \(error.localizedDescription)")
+        }
+        guard let root = object as? [String: Any] else {
+            throw MetricsFileError.invalid(file: name, problem: "the top level is not a JSON object")
+        }
+        func need<T>(_ key: String, _ type: T.Type) throws -> T {
+            guard let v = root[key] else { throw MetricsFileError.invalid(file: name, problem: "missing field '\(key)'") }
+            guard let t = v as? T else { throw MetricsFileError.invalid(file: name, problem: "field '\(key)' has the wrong type") }
+            return t
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        func decodeField<T: Decodable>(_ key: String, as: T.Type) throws -> T {
+            guard let v = root[key] else { throw MetricsFileError.invalid(file: name, problem: "missing field '\(key)'") }
+            do {
+                let d = try JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])
+                return try decoder.decode(T.self, from: d)
+            } catch {
+                throw MetricsFileError.invalid(file: name, problem: "field '\(key)': \(error)")
+            }
+        }
+        let stamp = try need("timestamp", String.self)
+        guard let date = ISO8601DateFormatter().date(from: stamp) else {
+            throw MetricsFileError.invalid(file: name, problem: "timestamp '\(stamp)' is not ISO 8601")
+        }
+        let iterations = try need("iterations", Int.self)
+        guard iterations > 0 else { throw MetricsFileError.invalid(file: name, problem: "iterations must be positive, found \(iterations)") }
+        let phaseText = try need("phase", String.self)
+        guard let phase = Phase(rawValue: phaseText) else {
+            throw MetricsFileError.invalid(file: name, problem: "unknown phase '\(phaseText)'")
+        }
+        var file = MetricsFile(
+            timestamp: date, scope: try need("scope", String.self), phase: phase, iterations: iterations,
+            warmup: try need("warmup", Int.self),
+            labels: RunLabels(backend: try need("backend", String.self), accelerator: try need("accelerator", String.self)),
+            host: try decodeField("host", as: HostDescription.self),
+            tools: try decodeField("tools", as: [String: String].self),
+            commit: try need("commit", String.self),
+            notes: (root["notes"] as? [String]) ?? [])
+        // Keep the file's own key order for the series.
+        let order = try JSONDecoder().decode(KeyOrder.self, from: data).keys
+        for key in order where !reservedKeys.contains(key) {
+            let s = try decodeField(key, as: MetricSeries.self)
+            try check(s, key: key, file: name)
+            file.add(key, s)
+        }
+        if file.series.isEmpty { throw MetricsFileError.invalid(file: name, problem: "no metric series in the file") }
+        let stated = try need("meets_target", Bool.self)
+        if stated != file.meetsTarget {
+            throw MetricsFileError.invalid(file: name, problem: "meets_target says \(stated) but its series say \(file.meetsTarget)")
+        }
+        return file
+    }
+
+    /// The statistics must be those of the samples: a hand-edited or
+    /// truncated series is caught here.
+    private static func check(_ s: MetricSeries, key: String, file: String) throws {
+        guard !s.samples.isEmpty else { throw MetricsFileError.invalid(file: file, problem: "'\(key)' has no samples") }
+        guard s.count == s.samples.count else {
+            throw MetricsFileError.invalid(file: file, problem: "'\(key)' says count \(s.count) but holds \(s.samples.count) samples")
+        }
+        let recomputed = try Summary(s.samples, name: key)
+        func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-6 * Swift.max(1, abs(a), abs(b)) }
+        for (field, stated, actual) in [("median", s.median, recomputed.median), ("p95", s.p95, recomputed.p95),
+                                        ("p99", s.p99, recomputed.p99), ("min", s.min, recomputed.min),
+                                        ("max", s.max, recomputed.max)] where !close(stated, actual) {
+            throw MetricsFileError.invalid(file: file, problem: "'\(key)'.\(field) is \(stated) but its samples give \(actual)")
+        }
+        if let t = s.meetsTarget {
+            let target = Catalogue.target(for: s.metric)
+            guard s.unit == target.unit else {
+                throw MetricsFileError.invalid(file: file, problem: "'\(key)' is in \(s.unit) but the \(s.metric.rawValue) target is in \(target.unit)")
+            }
+            if t != target.meets(median: s.median) {
+                throw MetricsFileError.invalid(file: file, problem: "'\(key)'.meets_target disagrees with its median")
+            }
+        }
+    }
+}
+
+/// Reads the top-level keys in file order.
+private struct KeyOrder: Decodable {
+    let keys: [String]
+    init(from decoder: Decoder) throws {
+        keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+    }
+}
+
+private struct EncodingBox: Encodable {
+    let file: MetricsFile
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: AnyKey.self)
+        try c.encode(MetricsFile.formatVersion, forKey: AnyKey("format_version"))
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        try c.encode(f.string(from: file.timestamp), forKey: AnyKey("timestamp"))
+        try c.encode(file.iterations, forKey: AnyKey("iterations"))
+        try c.encode(file.warmup, forKey: AnyKey("warmup"))
+        try c.encode(file.scope, forKey: AnyKey("scope"))
+        try c.encode(file.phase, forKey: AnyKey("phase"))
+        try c.encode(file.labels.backend, forKey: AnyKey("backend"))
+        try c.encode(file.labels.accelerator, forKey: AnyKey("accelerator"))
+        try c.encode(file.labels.isEmulatedOrSimulated, forKey: AnyKey("emulated"))
+        try c.encodeIfPresent(file.labels.caveat, forKey: AnyKey("caveat"))
+        for (name, value) in file.series { try c.encode(value, forKey: AnyKey(name)) }
+        try c.encode(file.meetsTarget, forKey: AnyKey("meets_target"))
+        try c.encode(file.host, forKey: AnyKey("host"))
+        try c.encode(file.tools, forKey: AnyKey("tools"))
+        try c.encode(file.commit, forKey: AnyKey("commit"))
+        try c.encode(file.notes, forKey: AnyKey("notes"))
+    }
+}

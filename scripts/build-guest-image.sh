@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds the guest image (kernel + initramfs with busybox and the guest agent)
+# and caches it keyed by a hash of every input. Progress goes to stderr; the
+# last stdout line is the image directory, holding vmlinux, initramfs.cpio and
+# manifest.json.
+#   usage: scripts/build-guest-image.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache="${LUMINAGUARD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/luminaguard}"
+say() { echo "[guest-image] $*" >&2; }
+
+for need in /bin/busybox:busybox-static cpio:cpio strip:binutils; do
+  path=${need%%:*}; pkg=${need##*:}
+  if ! command -v "$path" >/dev/null 2>&1 && [ ! -x "$path" ]; then
+    say "error: $path is missing. fix: apt-get install -y $pkg   (or scripts/install-deps.sh as root)"
+    exit 3
+  fi
+done
+if ! /bin/busybox --list >/dev/null 2>&1 || ldd /bin/busybox >/dev/null 2>&1; then
+  say "error: /bin/busybox is not a static busybox. fix: apt-get install -y busybox-static"
+  exit 3
+fi
+
+kernel=$("$root/scripts/build-guest-kernel.sh" | tail -n 1)
+
+say "building the guest agent (release, static Swift stdlib)..."
+( cd "$root" && swift build -c release --product lg-guest-agent --static-swift-stdlib \
+    --scratch-path "$root/.build-guest" >&2 )
+agent="$root/.build-guest/release/lg-guest-agent"
+
+key=$( { sha256sum "$kernel" "$agent" "$root/Fixtures/guest/init" /bin/busybox "$0" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
+out="$cache/image/$key"
+if [ -f "$out/manifest.json" ]; then
+  say "cached: $out"
+  echo "$out"
+  exit 0
+fi
+
+say "assembling initramfs..."
+stage=$(mktemp -d "$cache/.stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+rootfs="$stage/rootfs"
+mkdir -p "$rootfs"/{bin,sbin,proc,sys,dev,tmp,workspace,etc}
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [ -e "$rootfs/bin/$applet" ] || ln -s busybox "$rootfs/bin/$applet"
+done
+cp "$agent" "$rootfs/bin/lg-guest-agent"
+strip "$rootfs/bin/lg-guest-agent"
+# The agent links glibc, libstdc++, libm and libgcc_s dynamically: copy them
+# and the loader at the paths ldd reports.
+for lib in $(ldd "$agent" | grep -o '/[^ ]*'); do
+  mkdir -p "$rootfs$(dirname "$lib")"
+  cp -L "$lib" "$rootfs$lib"
+done
+install -m 0755 "$root/Fixtures/guest/init" "$rootfs/init"
+( cd "$rootfs" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet ) > "$stage/initramfs.cpio"
+cp "$kernel" "$stage/vmlinux"
+cat > "$stage/manifest.json" <<JSON
+{
+  "key": "$key",
+  "kernel_sha256": "$(sha256sum "$stage/vmlinux" | cut -d' ' -f1)",
+  "initramfs_sha256": "$(sha256sum "$stage/initramfs.cpio" | cut -d' ' -f1)",
+  "kernel_source": "linux-source-6.1 $(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || echo unknown)",
+  "busybox": "$(/bin/busybox | head -1 | sed 's/"//g')",
+  "built": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+JSON
+rm -f "$stage/rootfs" 2>/dev/null || rm -rf "$stage/rootfs"
+mkdir -p "$cache/image"
+rm -rf "$out"
+mv "$stage" "$out"
+trap - EXIT
+ln -sfn "$key" "$cache/image/current"
+say "image ready: $out ($(du -sh "$out/initramfs.cpio" | cut -f1) initramfs)"
+echo "$out"
