@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct LGPerf: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lgperf",
+        abstract: "LuminaGuard Perf: measures JIT micro-VM agent sandboxes against their performance targets.",
+        subcommands: [ReportCommand.self, CompareCommand.self, TrendsCommand.self])
+}
