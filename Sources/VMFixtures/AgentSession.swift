@@ -1,0 +1,68 @@
+import Foundation
+import AgentProtocol
+
+public enum AgentError: Error, CustomStringConvertible, Equatable {
+    /// The agent answered with an error (bad arguments, path outside the workspace, ...).
+    case toolFailed(op: String, message: String)
+    case protocolViolation(String)
+
+    public var description: String {
+        switch self {
+        case .toolFailed(let op, let m): return "\(op) failed in the guest: \(m)"
+        case .protocolViolation(let m): return "guest agent protocol violation: \(m)"
+        }
+    }
+}
+
+/// The host's side of one agent connection: request/response in order, each
+/// with a deadline, so a dead or stuck guest gives an error, never a hang.
+public final class AgentSession: @unchecked Sendable {
+    public let channel: LineChannel
+    public let hello: AgentHello
+    private let lock = NSLock()
+    private var nextID = 1
+    /// Default time allowed for one request.
+    public var requestTimeout: Double
+
+    /// Waits for the agent's readiness announcement.
+    public init(channel: LineChannel, readyDeadline: UInt64, requestTimeout: Double = 30) throws {
+        self.channel = channel
+        self.requestTimeout = requestTimeout
+        let first = try channel.readJSON(deadline: readyDeadline)
+        guard let hello = AgentHello(first) else {
+            throw AgentError.protocolViolation("expected a readiness announcement, got \(first.serialized().prefix(200))")
+        }
+        self.hello = hello
+    }
+
+    /// Sends one request and waits for its response.
+    public func call(_ op: AgentOp, _ args: [String: JSON] = [:], timeout: Double? = nil) throws -> JSON {
+        try call(opName: op.rawValue, args, timeout: timeout)
+    }
+
+    public func call(opName: String, _ args: [String: JSON] = [:], timeout: Double? = nil) throws -> JSON {
+        lock.lock(); defer { lock.unlock() }
+        let id = nextID
+        nextID += 1
+        let deadline = Monotonic.nanos() + UInt64((timeout ?? requestTimeout) * 1e9)
+        try channel.send(AgentRequest(id: id, opName: opName, args: args).json)
+        let reply = try channel.readJSON(deadline: deadline)
+        guard let response = AgentResponse(reply) else {
+            throw AgentError.protocolViolation("unreadable response: \(reply.serialized().prefix(200))")
+        }
+        guard response.id == id else {
+            if !response.ok, let e = response.error { throw AgentError.toolFailed(op: opName, message: e) }
+            throw AgentError.protocolViolation("response id \(response.id) for request \(id)")
+        }
+        guard response.ok else { throw AgentError.toolFailed(op: opName, message: response.error ?? "unknown error") }
+        return response.result
+    }
+
+    /// One ping round trip; returns its duration in nanoseconds.
+    @discardableResult
+    public func ping(timeout: Double = 10) throws -> UInt64 {
+        let t0 = Monotonic.nanos()
+        _ = try call(.ping, timeout: timeout)
+        return Monotonic.nanos() - t0
+    }
+}

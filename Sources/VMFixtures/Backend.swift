@@ -1,0 +1,93 @@
+import Foundation
+import AgentProtocol
+
+public enum BackendKind: String, CaseIterable, Sendable, Codable {
+    case qemu, firecracker, process
+}
+
+public enum Accelerator: String, Sendable, Codable {
+    case kvm, tcg, none
+}
+
+/// Why and how a spawn failed, with what to do about it.
+public struct VMError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ problem: String, fix: String? = nil) {
+        description = fix.map { "\(problem)\nfix: \($0)" } ?? problem
+    }
+}
+
+/// Timings of one spawn, all from the harness's monotonic clock except the
+/// guest's own view (its /proc/uptime).
+public struct SpawnTimings: Sendable, Equatable {
+    /// Spawn request to the agent's answer to the first ping: "ready".
+    public var requestToReadyNs: UInt64
+    /// Spawn request to the VMM (or agent) process existing.
+    public var requestToProcessNs: UInt64
+    /// Spawn request to the agent's readiness announcement.
+    public var requestToHelloNs: UInt64
+    /// Guest uptime when /init started (kernel boot as the guest saw it).
+    public var guestKernelToInitMs: Double?
+    /// Guest uptime when the agent started.
+    public var guestKernelToAgentMs: Double?
+    /// How the VM was obtained: `cold`, `restore`, `pool`.
+    public var path: String
+}
+
+/// A running sandbox whose agent has answered. End it with `shutdown()`;
+/// it is also ended when released and when the harness exits.
+public protocol SandboxVM: AnyObject, Sendable {
+    var id: String { get }
+    var backend: BackendKind { get }
+    var accelerator: Accelerator { get }
+    /// The VMM process (or the agent process for the process backend).
+    var pid: Int32 { get }
+    var session: AgentSession { get }
+    var timings: SpawnTimings { get }
+    var isRunning: Bool { get }
+    /// Ends the VM and removes its files; idempotent.
+    func shutdown()
+    /// Kills the VM abruptly (SIGKILL), as a crash would.
+    func kill()
+}
+
+public struct SpawnOptions: Sendable {
+    /// Time allowed from spawn request to ready.
+    public var readyTimeout: Double
+    public var memoryMB: Int
+    public init(readyTimeout: Double = EnvironmentSettings.readyTimeout, memoryMB: Int = 128) {
+        self.readyTimeout = readyTimeout
+        self.memoryMB = memoryMB
+    }
+}
+
+public protocol VMBackend: Sendable {
+    var kind: BackendKind { get }
+    var accelerator: Accelerator { get }
+    /// Starts a sandbox and returns once its agent has answered a ping.
+    func spawn(_ options: SpawnOptions) throws -> any SandboxVM
+}
+
+/// Settings read from the environment, validated with errors that name the
+/// variable and what it accepts.
+public enum EnvironmentSettings {
+    public static var readyTimeout: Double {
+        (try? seconds("LUMINAGUARD_READY_TIMEOUT_SECS", default: 30, range: 0.1...600)) ?? 30
+    }
+
+    public static func seconds(_ name: String, default d: Double, range: ClosedRange<Double>) throws -> Double {
+        guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return d }
+        guard let v = Double(text), range.contains(v) else {
+            throw VMError("\(name)=\(text) is not valid: expected a number of seconds from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return v
+    }
+
+    public static func integer(_ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return d }
+        guard let v = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(v) else {
+            throw VMError("\(name)=\(text) is not valid: expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return v
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import AgentProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The guide's "simulation mode", made of real processes: the guest agent runs
+/// as a local child (in fresh net/ipc/uts namespaces where allowed) and is
+/// ready when it has answered, exactly as in a VM. Its numbers are labelled
+/// `backend: process`, `accelerator: none`, and are never VM figures.
+public struct ProcessBackend: VMBackend {
+    public let kind = BackendKind.process
+    public let accelerator = Accelerator.none
+    public let agentPath: String
+
+    public init(agentPath: String? = nil) throws {
+        self.agentPath = try agentPath ?? AgentBinary.locate()
+    }
+
+    public func spawn(_ options: SpawnOptions) throws -> any SandboxVM {
+        let t0 = Monotonic.nanos()
+        let deadline = t0 + UInt64(options.readyTimeout * 1e9)
+        let workspace = try TempDirectory(prefix: "lg-proc")
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 else {
+            throw VMError("socketpair failed: \(String(cString: strerror(errno)))")
+        }
+        for fd in pair { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(executable: agentPath,
+                                     arguments: ["--stdio", "--mode", "process", "--workspace", workspace.path, "--isolate"],
+                                     fds: [0: pair[1], 1: pair[1]])
+        } catch {
+            close(pair[0]); close(pair[1])
+            throw VMError("cannot start the guest agent \(agentPath): \(error)", fix: "swift build --product lg-guest-agent")
+        }
+        close(pair[1])
+        let tProcess = Monotonic.nanos()
+        let channel = LineChannel(readFD: pair[0], writeFD: pair[0])
+        do {
+            let session = try AgentSession(channel: channel, readyDeadline: deadline)
+            let tHello = Monotonic.nanos()
+            _ = try session.call(.ping, timeout: Double(deadline > tHello ? deadline - tHello : 1) / 1e9)
+            let tReady = Monotonic.nanos()
+            let timings = SpawnTimings(requestToReadyNs: tReady - t0, requestToProcessNs: tProcess - t0,
+                                       requestToHelloNs: tHello - t0, guestKernelToInitMs: nil,
+                                       guestKernelToAgentMs: nil, path: "cold")
+            return ProcessSandbox(child: child, session: session, workspace: workspace, timings: timings)
+        } catch {
+            child.killNow()
+            workspace.remove()
+            throw VMError("the guest agent (process backend) did not become ready: \(error)")
+        }
+    }
+}
+
+final class ProcessSandbox: SandboxVM, @unchecked Sendable {
+    let id = UUID().uuidString.prefix(8).lowercased()
+    let backend = BackendKind.process
+    let accelerator = Accelerator.none
+    let child: ChildProcess
+    let session: AgentSession
+    let workspace: TempDirectory
+    let timings: SpawnTimings
+
+    init(child: ChildProcess, session: AgentSession, workspace: TempDirectory, timings: SpawnTimings) {
+        self.child = child; self.session = session; self.workspace = workspace; self.timings = timings
+    }
+
+    var pid: Int32 { child.pid }
+    var isRunning: Bool { child.isRunning }
+
+    func shutdown() {
+        child.terminate(grace: 1)
+        session.channel.close()
+        workspace.remove()
+    }
+
+    func kill() { child.killNow() }
+
+    deinit { shutdown() }
+}
+
+/// Finds the host build of the guest agent.
+public enum AgentBinary {
+    public static func locate() throws -> String {
+        if let p = ProcessInfo.processInfo.environment["LUMINAGUARD_AGENT_BIN"], !p.isEmpty {
+            guard access(p, X_OK) == 0 else {
+                throw VMError("LUMINAGUARD_AGENT_BIN=\(p) is not an executable file")
+            }
+            return p
+        }
+        var candidates: [String] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            candidates.append((exe as NSString).deletingLastPathComponent + "/lg-guest-agent")
+        }
+        let root = ProjectPaths.root
+        candidates += ["\(root)/.build/debug/lg-guest-agent", "\(root)/.build/release/lg-guest-agent",
+                       "\(root)/.build-guest/release/lg-guest-agent"]
+        if let found = candidates.first(where: { access($0, X_OK) == 0 }) { return found }
+        throw VMError("the guest agent binary (lg-guest-agent) was not found; looked in: \(candidates.joined(separator: ", "))",
+                      fix: "swift build --product lg-guest-agent   (or set LUMINAGUARD_AGENT_BIN)")
+    }
+}
+
+/// Paths of the source tree, for scripts and fixtures.
+public enum ProjectPaths {
+    /// The package root (the directory holding Package.swift), found from this
+    /// source file's location at build time, or LUMINAGUARD_ROOT.
+    public static var root: String {
+        if let r = ProcessInfo.processInfo.environment["LUMINAGUARD_ROOT"], !r.isEmpty { return r }
+        let here = URL(fileURLWithPath: #filePath)
+        return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }
+
+    public static var cacheDirectory: String {
+        let env = ProcessInfo.processInfo.environment
+        if let c = env["LUMINAGUARD_CACHE_DIR"], !c.isEmpty { return c }
+        let base = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.cache")
+        return base + "/luminaguard"
+    }
+}
+
+/// A private temporary directory, removed by `remove()` and on harness exit.
+public final class TempDirectory: @unchecked Sendable {
+    public let path: String
+    private var cleanupToken: Int?
+    private let lock = NSLock()
+
+    public init(prefix: String) throws {
+        // Short base path: Unix socket paths are limited to 107 bytes.
+        let base = ProcessInfo.processInfo.environment["LUMINAGUARD_RUN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
+        guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw VMError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
+        }
+        path = String(cString: p)
+        let captured = path
+        cleanupToken = ProcessRegistry.shared.addCleanup { try? FileManager.default.removeItem(atPath: captured) }
+    }
+
+    public func remove() {
+        lock.lock(); defer { lock.unlock() }
+        if let t = cleanupToken { ProcessRegistry.shared.removeCleanup(t); cleanupToken = nil }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
