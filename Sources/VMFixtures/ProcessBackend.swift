@@ -22,10 +22,9 @@ public struct ProcessBackend: VMBackend {
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
         let workspace = try TempDirectory(prefix: "lg-proc")
         var pair: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 else {
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw VMError("socketpair failed: \(String(cString: strerror(errno)))")
         }
-        for fd in pair { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let child: ChildProcess
         do {
             child = try ChildProcess(executable: agentPath,
