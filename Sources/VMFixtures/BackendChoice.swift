@@ -21,11 +21,15 @@ public enum BackendChoice {
         case "firecracker": return try FirecrackerBackend.fromEnvironment()
         case "process": return try ProcessBackend()
         case nil, "", "auto":
-            if let fc = try? FirecrackerBackend.fromEnvironment() { return fc }
-            do { return try qemu(buildImage: buildImage) } catch {
-                log("WARNING: no VM backend can run here, falling back to the process backend (no VM; numbers are labelled 'process'). Reason: \(error)")
+            if FirecrackerBackend.availability().usable { return try FirecrackerBackend.fromEnvironment() }
+            // Fall back only when there is no VMM at all: a broken image or a
+            // forced accelerator that cannot work is an error to fix, not a
+            // reason to measure something else.
+            guard ChildProcess.which("qemu-system-x86_64") != nil else {
+                log("WARNING: no VMM is installed (qemu-system-x86_64 not found): falling back to the process backend, which starts no VM; its numbers are labelled 'process'. Install QEMU with: apt-get install -y qemu-system-x86")
                 return try ProcessBackend()
             }
+            return try qemu(buildImage: buildImage)
         case let other?:
             throw VMError("unknown backend '\(other)': expected qemu, firecracker, process or auto")
         }
