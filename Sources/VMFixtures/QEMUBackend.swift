@@ -68,6 +68,12 @@ public struct QEMUBackend: VMBackend {
         var fdsToClose: [Int32] = []
         var child: ChildProcess?
         func fail(_ problem: String, stderr: [UInt8] = [], fix: String? = nil) -> VMError {
+            var problem = problem
+            // A VMM that just died may close its sockets a moment before it
+            // can be reaped: give it that moment, so the error names the cause.
+            if let c = child, c.wait(timeout: 0.2), let status = c.poll(), !problem.hasPrefix("QEMU exited") {
+                problem = "QEMU exited (\(ChildProcess.describe(status: status))): " + problem
+            }
             child?.killNow()
             for fd in fdsToClose { close(fd) }
             let console = (try? String(contentsOfFile: dir.path + "/console.log", encoding: .utf8)) ?? ""
