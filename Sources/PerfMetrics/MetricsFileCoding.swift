@@ -90,7 +90,7 @@ extension MetricsFile {
             commit: try need("commit", String.self),
             notes: (root["notes"] as? [String]) ?? [])
         // Keep the file's own key order for the series.
-        let order = try JSONDecoder().decode(KeyOrder.self, from: data).keys
+        let order = topLevelKeys(data)
         for key in order where !reservedKeys.contains(key) {
             let s = try decodeField(key, as: MetricSeries.self)
             try check(s, key: key, file: name)
@@ -130,12 +130,33 @@ extension MetricsFile {
     }
 }
 
-/// Reads the top-level keys in file order.
-private struct KeyOrder: Decodable {
-    let keys: [String]
-    init(from decoder: Decoder) throws {
-        keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+/// The top-level object's keys in file order (Foundation's decoders do not
+/// keep it). Runs on JSON already known to be valid.
+func topLevelKeys(_ data: Data) -> [String] {
+    var keys: [String] = []
+    var depth = 0, inString = false, escaped = false
+    var current: [UInt8] = []
+    var lastString: [UInt8]? = nil
+    for b in data {
+        if inString {
+            if escaped { escaped = false; current.append(b); continue }
+            if b == UInt8(ascii: "\\") { escaped = true; current.append(b); continue }
+            if b == UInt8(ascii: "\"") { inString = false; lastString = current; continue }
+            current.append(b)
+            continue
+        }
+        switch b {
+        case UInt8(ascii: "\""): inString = true; current = []
+        case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1; lastString = nil
+        case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1; lastString = nil
+        case UInt8(ascii: ":"):
+            if depth == 1, let k = lastString { keys.append(String(decoding: k, as: UTF8.self)) }
+            lastString = nil
+        case UInt8(ascii: ","): lastString = nil
+        default: break
+        }
     }
+    return keys
 }
 
 private struct EncodingBox: Encodable {

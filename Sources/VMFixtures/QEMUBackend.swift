@@ -58,6 +58,13 @@ public struct QEMUBackend: VMBackend {
         try spawn(options, extraArguments: [], path: "cold", afterStart: nil)
     }
 
+    /// The guest's echo service (port 7000) forwarded to 127.0.0.1:`port`.
+    /// Traffic stays on this machine: slirp only, loopback on the host side.
+    static func networkArguments(port: Int) -> [String] {
+        ["-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:\(port)-:7000",
+         "-device", "virtio-net-device,netdev=net0,id=nic0"]
+    }
+
     /// Starts QEMU and waits for the agent. `afterStart` runs once QMP is up
     /// (used by snapshot restore to `cont` an incoming VM).
     public func spawn(_ options: SpawnOptions, extraArguments: [String], path: String,
@@ -98,9 +105,16 @@ public struct QEMUBackend: VMBackend {
         }
         guard piped else { throw fail("pipe failed") }
         fdsToClose.append(errPipe[0])
+        var echoPort: Int?
+        var extra = extraArguments
+        if options.network {
+            guard let port = LoopbackPort.free() else { throw fail("no free loopback port for the guest's network") }
+            echoPort = port
+            extra += Self.networkArguments(port: port)
+        }
         do {
             child = try ChildProcess(executable: qemuPath,
-                                     arguments: arguments(directory: dir.path, memoryMB: options.memoryMB, extra: extraArguments),
+                                     arguments: arguments(directory: dir.path, memoryMB: options.memoryMB, extra: extra),
                                      fds: [1: errPipe[1], 2: errPipe[1]])
         } catch {
             close(errPipe[1])
@@ -167,8 +181,10 @@ public struct QEMUBackend: VMBackend {
                                    requestToHelloNs: tHello - t0,
                                    guestKernelToInitMs: session.hello.uptimeAtStartMs,
                                    guestKernelToAgentMs: session.hello.agentUptimeMs, path: path)
-        return QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
-                           accelerator: accelerator, timings: timings)
+        let vm = QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
+                             accelerator: accelerator, timings: timings)
+        vm.echoPort = echoPort
+        return vm
     }
 }
 
@@ -181,6 +197,8 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
     public let qmp: QMPClient?
     public let directory: TempDirectory
     public let timings: SpawnTimings
+    /// Host loopback port of the guest's TCP echo service (with `network`).
+    public internal(set) var echoPort: Int?
     private let stderrFD: Int32
     private let lock = NSLock()
     private var ended = false

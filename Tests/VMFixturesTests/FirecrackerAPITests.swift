@@ -43,12 +43,15 @@ import AgentProtocol
         return defs
     }
 
+    static let specPath = ProjectPaths.root + "/../shared/reference/firecracker-api.yaml"
+
     static func spec() throws -> String {
-        let path = ProjectPaths.root + "/../shared/reference/firecracker-api.yaml"
-        return try String(contentsOfFile: path, encoding: .utf8)
+        try String(contentsOfFile: specPath, encoding: .utf8)
     }
 
-    @Test func bodiesConformToTheSpec() throws {
+    // The spec ships beside the project (../shared/reference), as in CI.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: specPath), "Firecracker's API spec is not beside the project"))
+    func bodiesConformToTheSpec() throws {
         let yaml = try Self.spec()
         let defs = Self.definitions(yaml)
         #expect(defs["BootSource"]?.required == ["kernel_image_path"], "the spec reader itself must work")
