@@ -41,6 +41,6 @@ run() {  # run NAME swift-test-args...
 if [ $# -gt 0 ]; then
   run selection "$@"
 else
-  run unit --skip 'ValidationTests\.`'
-  run validation --filter 'ValidationTests\.`'
+  run unit --skip 'ValidationTests\.Validation/'
+  run validation --filter 'ValidationTests\.Validation/'
 fi

@@ -109,3 +109,15 @@ public enum RunContext {
 
     public static var metricsDirectory: URL { reportsDirectory.appendingPathComponent("metrics") }
 }
+
+extension RunContext {
+    /// An empty metrics file labelled for `backend`, to add series to.
+    public static func newFile(scope: String, phase: Phase, backend: any VMBackend, iterations: Int, warmup: Int,
+                               loadBefore: Double?, notes: [String]) -> MetricsFile {
+        var f = MetricsFile(scope: scope, phase: phase, iterations: iterations, warmup: warmup,
+                            labels: labels(for: backend), host: host(loadBefore: loadBefore),
+                            tools: tools(for: backend), commit: commit, notes: notes)
+        if let caveat = f.labels.caveat { f.notes.append("Caveat: \(caveat).") }
+        return f
+    }
+}

@@ -130,7 +130,8 @@ public final class TempDirectory: @unchecked Sendable {
     public init(prefix: String) throws {
         // Short base path: Unix socket paths are limited to 107 bytes.
         let base = ProcessInfo.processInfo.environment["LUMINAGUARD_RUN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
+        // The owner's pid in the name tells whose directory it is.
+        var template = Array("\(base)/\(prefix)-\(getpid()).XXXXXX".utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw VMError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
         }

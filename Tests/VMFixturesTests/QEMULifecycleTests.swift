@@ -24,7 +24,7 @@ import Glibc
     }
 
     static func vmDirectories() -> Set<String> {
-        Set(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("lgvm.") })
+        Set(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("lgvm-\(getpid()).") })
     }
 
     func expectClean(before: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) {

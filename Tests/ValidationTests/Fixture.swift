@@ -58,3 +58,7 @@ enum Fixture {
         return try MetricsFile.read(from: url)
     }
 }
+
+/// Every validation suite nests in this one, so that no two measuring tests
+/// run at once (`.serialized` covers sub-suites), however `swift test` is called.
+@Suite(.serialized) struct Validation {}
