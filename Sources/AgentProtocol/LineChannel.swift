@@ -71,7 +71,12 @@ public final class LineChannel: @unchecked Sendable {
     public func sendRaw(_ bytes: [UInt8]) throws {
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeBytes { p in Glibc.write(writeFD, p.baseAddress! + off, bytes.count - off) }
+            // send(MSG_NOSIGNAL): a dead peer is an error here, not a SIGPIPE
+            // that kills the harness. Pipes (not sockets) fall back to write.
+            var n = bytes.withUnsafeBytes { p in Glibc.send(writeFD, p.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == ENOTSOCK {
+                n = bytes.withUnsafeBytes { p in Glibc.write(writeFD, p.baseAddress! + off, bytes.count - off) }
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN { try waitFor(POLLOUT, deadline: nil, what: "writing"); continue }

@@ -126,11 +126,12 @@ public enum Concurrency {
 }
 
 /// An array that concurrent work appends to.
-final class Collector<T>: @unchecked Sendable {
+public final class Collector<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var storage: [T] = []
-    func append(_ x: T) { lock.lock(); storage.append(x); lock.unlock() }
-    var items: [T] { lock.lock(); defer { lock.unlock() }; return storage }
+    public init() {}
+    public func append(_ x: T) { lock.lock(); storage.append(x); lock.unlock() }
+    public var items: [T] { lock.lock(); defer { lock.unlock() }; return storage }
 }
 
 /// How many more sandboxes fit in memory: admission control, so that an

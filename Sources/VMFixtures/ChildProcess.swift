@@ -161,6 +161,9 @@ public final class ProcessRegistry: @unchecked Sendable {
 
     private init() {
         atexit { ProcessRegistry.shared.killAll() }
+        // Writing to a VM that just died must be an error, not a fatal signal
+        // (children get the default disposition back at spawn).
+        Glibc.signal(SIGPIPE, SIG_IGN)
     }
 
     func withSpawnLock<T>(_ body: () -> T) -> T {
