@@ -70,7 +70,9 @@ extension MetricsFile {
             }
         }
         let stamp = try need("timestamp", String.self)
-        guard let date = ISO8601DateFormatter().date(from: stamp) else {
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = fractional.date(from: stamp) ?? ISO8601DateFormatter().date(from: stamp) else {
             throw MetricsFileError.invalid(file: name, problem: "timestamp '\(stamp)' is not ISO 8601")
         }
         let iterations = try need("iterations", Int.self)
