@@ -132,9 +132,13 @@ public enum EventStreamParser {
         // Test and suite declarations.
         var suites: [String: [String: Any]] = [:]
         var functions: [String: [String: Any]] = [:]
+        var declarationOrder: [String: Int] = [:]
         for r in records where r.kind == "test" {
             guard let id = r.payload["id"] as? String, let k = r.payload["kind"] as? String else { continue }
-            if k == "suite" { suites[id] = r.payload } else { functions[id] = r.payload }
+            if k == "suite" { suites[id] = r.payload } else {
+                functions[id] = r.payload
+                declarationOrder[id] = declarationOrder[id] ?? declarationOrder.count
+            }
         }
 
         struct State {
@@ -209,7 +213,9 @@ public enum EventStreamParser {
         }
 
         var results: [TestResult] = []
-        for (id, s) in states.sorted(by: { $0.value.order < $1.value.order }) {
+        // Declaration order (the order of the stream's `test` records) is
+        // stable from run to run, unlike the order in which parallel tests start.
+        for (id, s) in states.sorted(by: { (declarationOrder[$0.key] ?? 0, $0.value.order) < (declarationOrder[$1.key] ?? 0, $1.value.order) }) {
             guard s.start != nil || s.skip != nil else { continue }
             let decl = functions[id]!
             let module = String(id.prefix { $0 != "." })

@@ -257,3 +257,34 @@ enum TextTable {
         return out
     }
 }
+
+extension RegressionCheck {
+    /// What `lgperf compare` prints and exits with.
+    public struct Execution: Sendable {
+        public var status: Status
+        public var output: String
+        public var errors: String
+        public var result: Result?
+    }
+
+    /// The whole command: compare, print, alert. Unusable input gives status 2
+    /// with the reason; a failed alert is reported but keeps status 1.
+    public static func execute(baseline: URL, current: URL, threshold: Double, alpha: Double = 0.01,
+                               webhook: URL? = nil) async -> Execution {
+        let r: Result
+        do { r = try compare(baseline: baseline, current: current, threshold: threshold, alpha: alpha) } catch {
+            return Execution(status: .unusableInput, output: "", errors: "error: unusable input: \(error)\n", result: nil)
+        }
+        var errors = ""
+        var output = table(r)
+        if r.status == .regression, let webhook {
+            do {
+                let delivery = try await WebhookAlert.post(try alertPayload(r), to: webhook)
+                output += "alert sent to \(webhook.absoluteString) (HTTP \(delivery.statusCode))\n"
+            } catch {
+                errors += "warning: the regression alert was not delivered: \(error)\n"
+            }
+        }
+        return Execution(status: r.status, output: output, errors: errors, result: r)
+    }
+}
