@@ -44,7 +44,8 @@ public enum SVGChart {
                 s += "<rect x=\"0\" y=\"\(f(y0))\" width=\"\(Int(width))\" height=\"\(f(rowHeight))\" fill=\"#f4f4f4\"/>\n"
             }
             s += "<text x=\"8\" y=\"\(f(mid - 6))\" font-weight=\"bold\">\(escape(row.label))</text>\n"
-            let tag = "\(row.labels.backend)/\(row.labels.accelerator)" + (warn ? " (emulated/simulated)" : "")
+            let tag = "\(row.labels.backend)/\(row.labels.accelerator)"
+                + (warn ? (row.labels.backend == "process" ? " (simulated: no VM)" : " (emulated: not KVM)") : "")
             s += "<text x=\"8\" y=\"\(f(mid + 10))\" fill=\"\(warn ? "#b00020" : "#555555")\">\(escape(tag)), \(escape(row.unit)), n=\(sorted.count)</text>\n"
             guard let lo0 = sorted.first, let hi0 = sorted.last else {
                 s += "<text x=\"\(f(left))\" y=\"\(f(mid))\" fill=\"#b00020\">no samples</text>\n</g>\n"
