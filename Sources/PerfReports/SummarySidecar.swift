@@ -70,7 +70,11 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
     public func encoded() throws -> Data {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        e.dateEncodingStrategy = .iso8601
+        // Milliseconds are kept: two summaries a second apart must still sort.
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(Self.stamp(date))
+        }
         return try e.encode(self)
     }
 
@@ -81,7 +85,13 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
         }
         guard !data.isEmpty else { throw ReportError.unusableInput("summary data \(url.path) is empty") }
         let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
+        d.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let date = f.date(from: text) ?? ISO8601DateFormatter().date(from: text) { return date }
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not an ISO 8601 date"))
+        }
         let s: SummarySidecar
         do { s = try d.decode(SummarySidecar.self, from: data) } catch {
             throw ReportError.unusableInput("summary data \(url.path) is not valid (truncated or corrupt): \(error)")
@@ -91,6 +101,13 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
             throw ReportError.unusableInput("\(url.path) has format_version \(s.formatVersion); this tool reads \(currentFormat)")
         }
         return s
+    }
+
+    /// ISO 8601 with milliseconds, UTC.
+    public static func stamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
     }
 
     /// `week1-2_baseline_summary` for the baseline phase.

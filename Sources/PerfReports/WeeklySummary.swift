@@ -64,25 +64,53 @@ public enum WeeklySummary {
         let json = o.outputDirectory.appendingPathComponent(base + ".json")
         let svg = o.outputDirectory.appendingPathComponent(base + ".svg")
 
+        // The summary to compare with: an explicit one, else the newest
+        // earlier summary of the phase built from *different* data files (the
+        // one being replaced, or one kept in history/). Regenerating a summary
+        // from the same files therefore still compares with the last real
+        // change, not with itself.
+        let currentNames = collection.newestPerScope(phase: o.phase).map(\.fileName)
+        let history = o.outputDirectory.appendingPathComponent("history", isDirectory: true)
         var previous: SummarySidecar?
+        var previousURL: URL?
         var previousNote: String?
-        let previousURL = o.previous ?? json
-        if FileManager.default.fileExists(atPath: previousURL.path) {
-            do {
-                let p = try SummarySidecar.read(from: previousURL)
-                if p.phase == o.phase { previous = p } else {
-                    previousNote = "\(previousURL.lastPathComponent) is for phase \(p.phase.rawValue), not \(o.phase.rawValue): not compared."
-                }
-            } catch {
-                if o.previous != nil { throw error }
-                previousNote = "The previous summary data could not be read (\(error)); no comparison."
+        var existing: SummarySidecar?
+        if FileManager.default.fileExists(atPath: json.path) {
+            do { existing = try SummarySidecar.read(from: json) } catch {
+                previousNote = "The previous summary data could not be read (\(error)); it is replaced."
             }
-        } else if o.previous != nil {
-            throw ReportError.unusableInput("previous summary data \(previousURL.path) does not exist")
+        }
+        if let explicit = o.previous {
+            let p = try SummarySidecar.read(from: explicit)
+            guard p.phase == o.phase else {
+                throw ReportError.unusableInput("\(explicit.path) is a \(p.phase.rawValue) summary, not \(o.phase.rawValue)")
+            }
+            previous = p
+            previousURL = explicit
+        } else {
+            var candidates: [(URL, SummarySidecar)] = existing.map { [(json, $0)] } ?? []
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: history.path)) ?? []
+            for n in names where n.hasPrefix(base + ".") && n.hasSuffix(".json") {
+                let u = history.appendingPathComponent(n)
+                if let p = try? SummarySidecar.read(from: u), p.phase == o.phase { candidates.append((u, p)) }
+            }
+            candidates.sort { $0.1.generated > $1.1.generated }
+            if let hit = candidates.first(where: { $0.1.files.map(\.name) != currentNames }) {
+                previous = hit.1
+                previousURL = hit.0
+            } else if !candidates.isEmpty {
+                previousNote = "Every earlier \(o.phase.rawValue) summary was built from these same data files: nothing to compare yet."
+            }
         }
 
         let rendered = try render(collection: collection, options: o, previous: previous, previousNote: previousNote,
                                   chartName: svg.lastPathComponent, metricsLocation: o.metrics)
+        // The summary being replaced is kept in history/ when it was built
+        // from other data, so that later summaries can still compare with it.
+        if let existing, existing.files.map(\.name) != currentNames {
+            let stamp = SummarySidecar.stamp(existing.generated).replacingOccurrences(of: ":", with: "")
+            try AtomicFile.write(try existing.encoded(), to: history.appendingPathComponent("\(base).\(stamp).json"))
+        }
         // Each file is replaced atomically; the markdown goes last, so a
         // summary never links a chart or data file that is not there.
         try AtomicFile.write(rendered.svg, to: svg)
@@ -91,7 +119,7 @@ public enum WeeklySummary {
         return Outcome(status: rendered.status, markdown: md, data: json, chart: svg,
                        filesUsed: rendered.used.map(\.fileName),
                        rejected: collection.rejected.map { "\($0.url.lastPathComponent): \($0.reason)" },
-                       comparedWith: previous != nil ? previousURL.path : nil)
+                       comparedWith: previousURL?.path)
     }
 
     public struct Rendered: Sendable {

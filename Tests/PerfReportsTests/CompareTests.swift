@@ -18,8 +18,7 @@ private struct TimedRuns: Sendable {
 
     static let shared: TimedRuns = {
         let n = Workload.calibrate(ms: 1.5)
-        let (base, slow) = Workload.interleaved(samples: 60, iterations: n, factor: 1.2)
-        let (_, same) = Workload.interleaved(samples: 60, iterations: n, factor: 1.0)
+        let (base, slow, same) = Workload.interleaved3(samples: 60, iterations: n, factor: 1.2)
         return TimedRuns(base: base, slow: slow, same: same)
     }()
 }
@@ -31,7 +30,8 @@ private func latencyFile(_ samples: [Double], at offset: Int, scope: String = "l
     ])
 }
 
-@Suite(.serialized) struct `Regression check (lgperf compare)` {
+extension `Report generator` {
+@Suite struct `Regression check (lgperf compare)` {
     @Test func `a real 20% slowdown is a regression, exit 1`() async throws {
         let runs = TimedRuns.shared
         let dir = try TempDir("compare-slow")
@@ -195,6 +195,8 @@ private func latencyFile(_ samples: [Double], at offset: Int, scope: String = "l
         #expect(f.status == .regression)
         #expect(f.errors.contains("not delivered"))
     }
+}
+
 }
 
 /// A one-request HTTP server on 127.0.0.1 (an ephemeral port) that records

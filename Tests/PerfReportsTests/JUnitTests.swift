@@ -4,6 +4,7 @@ import PerfMetrics
 import Testing
 @testable import PerfReports
 
+extension `Report generator` {
 @Suite struct `JUnit XML from a Swift Testing event stream` {
     let events = Fixture.url("events/sample-run.jsonl")
 
@@ -240,4 +241,5 @@ import Testing
         #expect(o.run.total == 0)
         #expect(String(decoding: try Data(contentsOf: dir.path("a.xml")), as: UTF8.self).contains(#"tests="0""#))
     }
+}
 }

@@ -15,13 +15,13 @@ private struct Measured: Sendable {
     static let shared: Measured = {
         let spawns = (try? Workload.processSpawns(25)) ?? []
         let n = Workload.calibrate(ms: 1.5)
-        let (base, slow) = Workload.interleaved(samples: 40, iterations: n, factor: 1.2)
-        let (_, same) = Workload.interleaved(samples: 40, iterations: n, factor: 1.0)
+        let (base, slow, same) = Workload.interleaved3(samples: 50, iterations: n, factor: 1.2)
         return Measured(spawns: spawns, base: base, slow: slow, same: same, rss: Workload.residentMB(20))
     }()
 }
 
-@Suite(.serialized) struct `Weekly baseline summaries` {
+extension `Report generator` {
+@Suite struct `Weekly baseline summaries` {
     /// A spawn series from the process backend (real /bin/true spawns), a
     /// TCG-labelled boot series and a memory series.
     func writeRun(into dir: URL, boot: [Double], at offset: Int) throws {
@@ -151,6 +151,14 @@ private struct Measured: Sendable {
         #expect(md3.contains("**Regressions:** `boot/spawn_time_ms`"))
         // The spawn series (same samples both times) did not change.
         #expect(md3.split(separator: "\n").first { $0.hasPrefix("| `spawn/spawn_time_ms` |") }?.contains("no significant change") == true)
+
+        // Regenerated from the same files: still compared with the second
+        // summary (kept in history/), not with itself.
+        let again = try WeeklySummary.generate(.init(phase: .baseline, metrics: dir.path("m3"), outputDirectory: out))
+        #expect(again.comparedWith?.contains("/history/") == true)
+        #expect(try String(contentsOf: again.markdown, encoding: .utf8).contains("**Regressions:** `boot/spawn_time_ms`"))
+        let history = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("history").path)
+        #expect(history.count == 2) // the first and the second summaries' data
     }
 
     @Test func `the newest file per scope is used and older ones are counted`() throws {
@@ -204,4 +212,5 @@ private struct Measured: Sendable {
             "week7-8_chaos_summary", "week9-10_recovery_summary", "week11-12_production_summary",
         ])
     }
+}
 }

@@ -1,7 +1,13 @@
 import Foundation
 import PerfMetrics
 import PerfStats
+import Testing
 @testable import PerfReports
+
+/// Every suite of this module runs inside this one, one test at a time: some
+/// tests time real workloads and compare the timings, and the speed test
+/// loads both cores; run side by side they would measure each other.
+@Suite(.serialized) struct `Report generator` {}
 
 /// Fixture files shipped with the tests (declared as a resource).
 enum Fixture {
@@ -69,6 +75,24 @@ enum Workload {
             }
             n *= 2
         }
+    }
+
+    /// Three series measured in rounds (the order rotating each round), so
+    /// that load from elsewhere falls on all three alike: `base`, `slow` with
+    /// `factor` times the work, and `same`, a second run of `base`'s workload.
+    static func interleaved3(samples: Int, iterations: Int, factor: Double) -> (base: [Double], slow: [Double], same: [Double]) {
+        var out: [[Double]] = [[], [], []]
+        var sink: UInt64 = 0
+        let work = [iterations, Int(Double(iterations) * factor), iterations]
+        for _ in 0..<3 { sink &+= spin(iterations) } // warm-up
+        for round in 0..<samples {
+            for k in 0..<3 {
+                let which = (k + round) % 3
+                out[which].append(milliseconds { sink &+= spin(work[which]) })
+            }
+        }
+        precondition(sink != 1)
+        return (out[0], out[1], out[2])
     }
 
     /// Two series of the same busy loop, measured alternately (A, B, A, B...)

@@ -4,6 +4,7 @@ import PerfStats
 import Testing
 @testable import PerfReports
 
+extension `Report generator` {
 @Suite struct `Trends over metrics files` {
     /// Samples around `median` (deterministic spread of +-2%).
     func around(_ median: Double, count: Int = 21, seed: UInt64) -> [Double] {
@@ -136,4 +137,5 @@ import Testing
         print("report generation from 1,000 metrics files: \(String(format: "%.3f", seconds)) s (summary \(summaryTime)); bound \(bound) s")
         #expect(seconds < bound, "took \(seconds) s")
     }
+}
 }
