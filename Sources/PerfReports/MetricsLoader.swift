@@ -32,9 +32,19 @@ public struct LoadedMetrics: Sendable, Equatable {
 public struct MetricsCollection: Sendable, Equatable {
     public var files: [LoadedMetrics]
     public var rejected: [(url: URL, reason: String)]
+    /// Files left unread by `loadNewest` because, by their names, a newer
+    /// file of the same scope and phase exists.
+    public var unread: [URL]
+
+    public init(files: [LoadedMetrics], rejected: [(url: URL, reason: String)], unread: [URL] = []) {
+        self.files = files
+        self.rejected = rejected
+        self.unread = unread
+    }
 
     public static func == (a: MetricsCollection, b: MetricsCollection) -> Bool {
         a.files == b.files && a.rejected.map(\.url) == b.rejected.map(\.url) && a.rejected.map(\.reason) == b.rejected.map(\.reason)
+            && a.unread == b.unread
     }
 
     /// Oldest first; ties broken by file name so the order is stable.
@@ -84,6 +94,79 @@ public struct MetricsCollection: Sendable, Equatable {
             }
         }
         return MetricsCollection(files: files, rejected: rejected)
+    }
+}
+
+extension MetricsCollection {
+    /// The parts of a metrics file name `<scope>_<phase>_YYYYMMDD_HHMMSS.json`
+    /// (the scope may itself contain underscores); nil for any other name.
+    static func parseName(_ name: String) -> (scope: String, phase: Phase, stamp: String)? {
+        guard name.hasSuffix(".json") else { return nil }
+        let parts = name.dropLast(5).split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count >= 4 else { return nil }
+        let day = parts[parts.count - 2], time = parts[parts.count - 1]
+        guard day.count == 8, time.count == 6, day.allSatisfy(\.isNumber), time.allSatisfy(\.isNumber),
+              let phase = Phase(rawValue: String(parts[parts.count - 3])) else { return nil }
+        let scope = parts[..<(parts.count - 3)].joined(separator: "_")
+        guard !scope.isEmpty else { return nil }
+        return (scope, phase, "\(day)\(time)")
+    }
+
+    /// What a summary of `phase` needs: the newest valid file per scope.
+    /// Names in the standard pattern are used to read only the newest file of
+    /// each scope (then the next newest if that one is invalid); files with
+    /// other names are read in full. If a file's contents disagree with its
+    /// name, every file is read instead. A summary of 1,000 files thus reads
+    /// a handful; `load` (used by trends) reads and checks them all.
+    public static func loadNewest(_ location: URL, phase: Phase) throws -> MetricsCollection {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: location.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return try load(location)
+        }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: location.path) } catch {
+            throw ReportError.unusableInput("cannot list \(location.path): \(error.localizedDescription)")
+        }
+        var groups: [String: [String: [String]]] = [:] // scope -> stamp -> names
+        var others: [String] = []
+        for name in names where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            if let p = parseName(name) {
+                if p.phase == phase { groups[p.scope, default: [:]][p.stamp, default: []].append(name) }
+            } else {
+                others.append(name)
+            }
+        }
+        // Newest stamp first per scope.
+        var queues: [String: [[String]]] = groups.mapValues { byStamp in
+            byStamp.keys.sorted(by: >).map { byStamp[$0]!.sorted() }
+        }
+        var files: [LoadedMetrics] = []
+        var rejected: [(URL, String)] = []
+        var batch = others.sorted()
+        var satisfied = Set<String>()
+        while true {
+            for scope in queues.keys.sorted() where !satisfied.contains(scope) {
+                if var q = queues[scope], !q.isEmpty { batch += q.removeFirst(); queues[scope] = q }
+            }
+            if batch.isEmpty { break }
+            let urls = batch.map { location.appendingPathComponent($0) }
+            let results = ParallelMap.map(urls) { url in Result { try MetricsFile.read(from: url) } }
+            for (url, result) in zip(urls, results) {
+                switch result {
+                case .success(let f):
+                    if let p = parseName(url.lastPathComponent) {
+                        // The name must tell the truth, or the selection by name is void.
+                        guard p.scope == f.scope, p.phase == f.phase else { return try load(location) }
+                        satisfied.insert(p.scope)
+                    }
+                    files.append(LoadedMetrics(url: url, file: f))
+                case .failure(let e): rejected.append((url, "\(e)"))
+                }
+            }
+            batch = []
+        }
+        let unread = queues.keys.sorted().flatMap { queues[$0]!.flatMap { $0 } }.map { location.appendingPathComponent($0) }
+        return MetricsCollection(files: files, rejected: rejected, unread: unread)
     }
 }
 

@@ -55,7 +55,7 @@ public enum WeeklySummary {
     public static func generate(_ o: Options) throws -> Outcome {
         let collection: MetricsCollection
         if FileManager.default.fileExists(atPath: o.metrics.path) {
-            collection = try MetricsCollection.load(o.metrics)
+            collection = try MetricsCollection.loadNewest(o.metrics, phase: o.phase)
         } else {
             collection = MetricsCollection(files: [], rejected: [])
         }
@@ -334,8 +334,8 @@ public enum WeeklySummary {
         for f in used {
             md += "- `\(f.fileName)`: scope `\(f.file.scope)`, \(Format.xsdDateTime(f.file.timestamp)), \(f.file.labels.backend)/\(f.file.labels.accelerator), \(f.file.series.count) series, commit `\(String(f.file.commit.prefix(12)))`\n"
         }
-        if !superseded.isEmpty {
-            md += "\nOlder \(phase.rawValue) files not used (a newer file of the same scope exists): \(superseded.count).\n"
+        if superseded.count + collection.unread.count > 0 {
+            md += "\nOlder \(phase.rawValue) files not used (a newer file of the same scope exists): \(superseded.count + collection.unread.count).\n"
         }
         if !collection.rejected.isEmpty {
             md += "\nRejected files (not valid metrics files, not used):\n"

@@ -96,7 +96,7 @@ extension `Report generator` {
     /// The requirement is < 2 s in a release build (`swift test -c release
     /// --filter PerfReportsTests`). A debug build runs the same code several
     /// times slower (unoptimised JSON decoding and statistics), so there the
-    /// bound is 20 s: still a real assertion that catches an accidental
+    /// bound is 10 s: still a real assertion that catches an accidental
     /// quadratic step, not the release target.
     @Test func `summary and trends from 1,000 metrics files`() throws {
         let dir = try TempDir("speed")
@@ -129,7 +129,7 @@ extension `Report generator` {
         #expect(summary.filesUsed.count == 4)
         #expect(trends.components(separatedBy: "\n").count > 3000)
         #if DEBUG
-        let bound = 20.0
+        let bound = 10.0
         #else
         let bound = 2.0
         #endif
