@@ -181,7 +181,9 @@ struct CompareCommand: AsyncParsableCommand {
           0  no regression
           1  at least one regression
           2  unusable input: unreadable, corrupt or empty file, series without samples, the same series \
-        with different units or metrics, or no series in common
+        with different units or metrics, or no series in common (or an --alert-webhook that is not http(s))
+          64 invalid command line (from the argument parser)
+        A regression whose alert could not be delivered still exits 1, with a warning on stderr.
         """)
 
     @Option(name: .long, help: ArgumentHelp("The reference run.", valueName: "file"))
