@@ -32,6 +32,15 @@ public struct XMLSchemaValidator: Sendable {
         let box = Unmanaged.passRetained(sink)
         defer { box.release() }
         let context = box.toOpaque()
+        // Errors raised below the schema and validation contexts (plain XML
+        // parse errors, of the schema text too) go through the thread's
+        // structured-error handler: collect them for the whole call instead of
+        // letting libxml2 print them to stderr.
+        // The thread's previous handler (FoundationXML may have one) is restored.
+        let savedHandler = __xmlStructuredError().pointee
+        let savedContext = __xmlStructuredErrorContext().pointee
+        xmlSetStructuredErrorFunc(context, collectMessage)
+        defer { xmlSetStructuredErrorFunc(savedContext, savedHandler) }
 
         // Parse the schema.
         let parserContext: xmlSchemaParserCtxtPtr? = schemaText.withUnsafeBytes { raw in
@@ -46,14 +55,11 @@ public struct XMLSchemaValidator: Sendable {
         defer { xmlSchemaFree(schema) }
         sink.messages.removeAll()
 
-        // Parse the document. Parser errors go through the thread's
-        // structured-error handler, set for the duration of the call.
-        xmlSetStructuredErrorFunc(context, collectMessage)
+        // Parse the document.
         let doc: xmlDocPtr? = document.withUnsafeBytes { raw in
             xmlReadMemory(raw.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(raw.count), "report.xml", "UTF-8",
                           Int32(XML_PARSE_NONET.rawValue))
         }
-        xmlSetStructuredErrorFunc(nil, nil)
         guard let doc else {
             return sink.messages.isEmpty ? ["the document is not well-formed XML"] : sink.messages
         }
