@@ -7,6 +7,8 @@ public enum JUnitGenerator {
     public struct Options: Sendable {
         public var events: URL
         public var metrics: URL?
+        /// Only metrics files of this phase (default: any phase).
+        public var phase: Phase?
         public var output: URL
         /// An explicit junit-10.xsd (must exist when given).
         public var referenceSchema: URL?
@@ -15,9 +17,9 @@ public enum JUnitGenerator {
         public var allowEmpty: Bool
         public var name: String
 
-        public init(events: URL, metrics: URL? = nil, output: URL, referenceSchema: URL? = nil,
+        public init(events: URL, metrics: URL? = nil, phase: Phase? = nil, output: URL, referenceSchema: URL? = nil,
                     allowEmpty: Bool = false, name: String = "lgperf") {
-            self.events = events; self.metrics = metrics; self.output = output
+            self.events = events; self.metrics = metrics; self.phase = phase; self.output = output
             self.referenceSchema = referenceSchema; self.allowEmpty = allowEmpty; self.name = name
         }
     }
@@ -63,10 +65,10 @@ public enum JUnitGenerator {
         var rejected: [String] = []
         if let m = options.metrics {
             let collection = try MetricsCollection.load(m)
-            used = collection.newestPerScope(phase: nil)
+            used = collection.newestPerScope(phase: options.phase)
             rejected = collection.rejected.map { "\($0.url.lastPathComponent): \($0.reason)" }
             if used.isEmpty {
-                throw ReportError.unusableInput("no valid metrics file in \(m.path)"
+                throw ReportError.unusableInput("no valid metrics file\(options.phase.map { " for phase \($0.rawValue)" } ?? "") in \(m.path)"
                     + (rejected.isEmpty ? "" : " (rejected: " + rejected.joined(separator: "; ") + ")"))
             }
         }

@@ -73,6 +73,9 @@ struct JUnitReportCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A metrics file or a directory of them.", valueName: "dir"))
     var metrics: String?
 
+    @Option(name: .long, help: "Only metrics files of this phase.")
+    var phase: ReportPhaseOption?
+
     @Option(name: .long, help: ArgumentHelp("Where to write (default: <reports>/junit/<events name>.xml).", valueName: "file"))
     var output: String?
 
@@ -91,7 +94,7 @@ struct JUnitReportCommand: AsyncParsableCommand {
         let out = output.map(fileURL)
             ?? paths.junit.appendingPathComponent(eventsURL.deletingPathExtension().lastPathComponent + ".xml")
         do {
-            let o = try JUnitGenerator.generate(.init(events: eventsURL, metrics: metrics.map(fileURL), output: out,
+            let o = try JUnitGenerator.generate(.init(events: eventsURL, metrics: metrics.map(fileURL), phase: phase?.phase, output: out,
                                                      referenceSchema: xsd.map(fileURL), allowEmpty: allowEmpty, name: name))
             let r = o.run
             print("wrote \(o.output.path): \(r.total) tests, \(r.failures) failures, \(r.errors) errors, \(r.skipped) skipped")

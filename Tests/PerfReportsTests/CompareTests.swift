@@ -39,6 +39,7 @@ extension `Report generator` {
         let a = try latencyFile(runs.base, at: 0).write(into: dir.url)
         let b = try latencyFile(runs.slow, at: 60).write(into: dir.url)
         let e = await RegressionCheck.execute(baseline: a, current: b, threshold: 0.10)
+        print(e.output)
         #expect(e.status == .regression, "\(e.output)\(e.errors)")
         let row = try #require(e.result?.rows.first)
         #expect(row.verdict == .regression)

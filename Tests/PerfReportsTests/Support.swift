@@ -2,6 +2,9 @@ import Foundation
 import PerfMetrics
 import PerfStats
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import PerfReports
 
 /// Every suite of this module runs inside this one, one test at a time: some
@@ -54,6 +57,19 @@ enum Workload {
         return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
+    /// Milliseconds of CPU time this thread spent in a closure
+    /// (CLOCK_THREAD_CPUTIME_ID). For a CPU-bound workload this is the
+    /// measurement to compare: unlike wall time it does not grow when other
+    /// processes take the core away (the machine is shared), so a 20% change
+    /// in work shows as about 20%, not as noise.
+    static func cpuMilliseconds(_ body: () throws -> Void) rethrows -> Double {
+        var a = timespec(), b = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a)
+        try body()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b)
+        return Double(b.tv_sec - a.tv_sec) * 1000 + Double(b.tv_nsec - a.tv_nsec) / 1e6
+    }
+
     /// A CPU-bound loop the optimiser cannot remove (the result is returned
     /// and checked by the caller).
     @inline(never)
@@ -68,17 +84,20 @@ enum Workload {
         var n = 20_000
         var sink: UInt64 = 0
         while true {
-            let t = milliseconds { sink &+= spin(n) }
+            let t = cpuMilliseconds { sink &+= spin(n) }
             if t >= 2 || n > 50_000_000 {
+                // The first timings include start-up costs: use the median of a few more.
+                let more = (0..<5).map { _ in cpuMilliseconds { sink &+= spin(n) } }.sorted()[2]
                 precondition(sink != 1)
-                return max(1000, Int(Double(n) * ms / max(t, 0.001)))
+                return max(1000, Int(Double(n) * ms / max(more, 0.001)))
             }
             n *= 2
         }
     }
 
-    /// Three series measured in rounds (the order rotating each round), so
-    /// that load from elsewhere falls on all three alike: `base`, `slow` with
+    /// Three series of CPU time measured in rounds (the order rotating each
+    /// round), so that what varies over time (frequency, caches) falls on all
+    /// three alike: `base`, `slow` with
     /// `factor` times the work, and `same`, a second run of `base`'s workload.
     static func interleaved3(samples: Int, iterations: Int, factor: Double) -> (base: [Double], slow: [Double], same: [Double]) {
         var out: [[Double]] = [[], [], []]
@@ -88,27 +107,11 @@ enum Workload {
         for round in 0..<samples {
             for k in 0..<3 {
                 let which = (k + round) % 3
-                out[which].append(milliseconds { sink &+= spin(work[which]) })
+                out[which].append(cpuMilliseconds { sink &+= spin(work[which]) })
             }
         }
         precondition(sink != 1)
         return (out[0], out[1], out[2])
-    }
-
-    /// Two series of the same busy loop, measured alternately (A, B, A, B...)
-    /// so that load from elsewhere falls on both alike; B does `factor` times
-    /// A's work.
-    static func interleaved(samples: Int, iterations: Int, factor: Double) -> (a: [Double], b: [Double]) {
-        var a: [Double] = [], b: [Double] = []
-        var sink: UInt64 = 0
-        let nb = Int(Double(iterations) * factor)
-        for _ in 0..<3 { sink &+= spin(iterations) } // warm-up
-        for _ in 0..<samples {
-            a.append(milliseconds { sink &+= spin(iterations) })
-            b.append(milliseconds { sink &+= spin(nb) })
-        }
-        precondition(sink != 1)
-        return (a, b)
     }
 
     /// Wall time of spawning `/bin/true` and waiting for it, `n` times: a
