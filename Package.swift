@@ -53,7 +53,8 @@ let package = Package(
         .testTarget(name: "VMFixturesTests", dependencies: ["VMFixtures", "HostProbes"]),
         .testTarget(name: "ToolCallsTests", dependencies: ["ToolCalls", "VMFixtures"]),
         .testTarget(name: "ScenariosTests", dependencies: ["Scenarios"]),
-        .testTarget(name: "PerfReportsTests", dependencies: ["PerfReports", "PerfMetrics"]),
+        .testTarget(name: "PerfReportsTests", dependencies: ["PerfReports", "PerfMetrics", "PerfStats"],
+                    resources: [.copy("Fixtures")]),
         // The tagged validation suites ([tag:spawn], [tag:baseline], ...).
         .testTarget(name: "ValidationTests", dependencies: ["Scenarios", "PerfMetrics", "VMFixtures"]),
     ]

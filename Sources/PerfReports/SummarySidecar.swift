@@ -1,0 +1,115 @@
+import Foundation
+import PerfMetrics
+
+/// The machine-readable twin of a weekly summary
+/// (`weekN-M_<phase>_summary.json` next to the `.md`): the raw samples per
+/// series, so that the next summary of the same phase, and `lgperf compare`,
+/// can run the significance test against it.
+public struct SummarySidecar: Codable, Sendable, Equatable {
+    public static let kindValue = "luminaguard-weekly-summary"
+    public static let currentFormat = 1
+
+    public struct File: Codable, Sendable, Equatable {
+        public var name: String
+        public var scope: String
+        public var timestamp: Date
+        public var backend: String
+        public var accelerator: String
+        public var commit: String
+    }
+
+    public struct Series: Codable, Sendable, Equatable {
+        /// `<scope>/<series name>`, e.g. `spawn/spawn_time_ms`.
+        public var key: String
+        public var scope: String
+        public var name: String
+        public var metric: MetricKind
+        public var unit: String
+        public var description: String
+        public var backend: String
+        public var accelerator: String
+        public var median: Double
+        public var p95: Double
+        public var p99: Double
+        public var target: String?
+        public var grade: String?
+        public var meetsTarget: Bool?
+        public var samples: [Double]
+
+        enum CodingKeys: String, CodingKey {
+            case key, scope, name, metric, unit, description, backend, accelerator, median, p95, p99, target, grade, samples
+            case meetsTarget = "meets_target"
+        }
+    }
+
+    public var kind: String
+    public var formatVersion: Int
+    public var phase: Phase
+    public var weeks: String
+    public var generated: Date
+    public var status: String
+    public var files: [File]
+    public var series: [Series]
+
+    enum CodingKeys: String, CodingKey {
+        case kind, phase, weeks, generated, status, files, series
+        case formatVersion = "format_version"
+    }
+
+    public init(phase: Phase, generated: Date, status: String, files: [File], series: [Series]) {
+        kind = Self.kindValue
+        formatVersion = Self.currentFormat
+        self.phase = phase
+        weeks = phase.weeks
+        self.generated = generated
+        self.status = status
+        self.files = files
+        self.series = series
+    }
+
+    public func encoded() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // Milliseconds are kept: two summaries a second apart must still sort.
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(Self.stamp(date))
+        }
+        return try e.encode(self)
+    }
+
+    public static func read(from url: URL) throws -> SummarySidecar {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ReportError.unusableInput("cannot read summary data \(url.path): \(error.localizedDescription)")
+        }
+        guard !data.isEmpty else { throw ReportError.unusableInput("summary data \(url.path) is empty") }
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let date = f.date(from: text) ?? ISO8601DateFormatter().date(from: text) { return date }
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not an ISO 8601 date"))
+        }
+        let s: SummarySidecar
+        do { s = try d.decode(SummarySidecar.self, from: data) } catch {
+            throw ReportError.unusableInput("summary data \(url.path) is not valid (truncated or corrupt): \(error)")
+        }
+        guard s.kind == kindValue else { throw ReportError.unusableInput("\(url.path) is not a weekly summary's data file (kind '\(s.kind)')") }
+        guard s.formatVersion == currentFormat else {
+            throw ReportError.unusableInput("\(url.path) has format_version \(s.formatVersion); this tool reads \(currentFormat)")
+        }
+        return s
+    }
+
+    /// ISO 8601 with milliseconds, UTC.
+    public static func stamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    /// `week1-2_baseline_summary` for the baseline phase.
+    public static func baseName(for phase: Phase) -> String { "week\(phase.weeks)_\(phase.rawValue)_summary" }
+}
