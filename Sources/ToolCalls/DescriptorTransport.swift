@@ -140,6 +140,19 @@ public func makeSocketPair() throws -> (Int32, Int32) {
     return (fds[0], fds[1])
 }
 
+/// A pipe whose ends are close-on-exec from the start (pipe2(2) with
+/// O_CLOEXEC): no child spawned meanwhile by another thread inherits an end,
+/// which would keep the other side from ever seeing end of input.
+public func makeCloexecPipe() throws -> (read: Int32, write: Int32) {
+    var fds: [Int32] = [0, 0]
+    guard lg_pipe2(&fds, O_CLOEXEC) == 0 else { throw MCPError.transportError(posixError(errno)) }
+    return (fds[0], fds[1])
+}
+
+// Glibc's module map does not export pipe2 (it is a _GNU_SOURCE function).
+@_silgen_name("pipe2")
+private func lg_pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
+
 /// Builds a POSIX error value for MCPError.transportError.
 func posixError(_ code: Int32) -> Swift.Error {
     POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
@@ -163,12 +176,10 @@ final class DescriptorReader: @unchecked Sendable {
 
     init(fd: Int32, maxMessageBytes: Int, continuation: AsyncThrowingStream<Data, Swift.Error>.Continuation,
          closeOnExit: Set<Int32>, logger: Logger) throws {
-        var w: [Int32] = [0, 0]
-        guard pipe(&w) == 0 else { throw MCPError.transportError(posixError(errno)) }
-        for d in w { _ = fcntl(d, F_SETFD, FD_CLOEXEC) }
+        let w = try makeCloexecPipe()
         self.fd = fd
-        self.wakeFD = w[0]
-        self.wakeWriteFD = w[1]
+        self.wakeFD = w.read
+        self.wakeWriteFD = w.write
         self.maxMessageBytes = maxMessageBytes
         self.continuation = continuation
         self.closeOnExit = closeOnExit

@@ -13,6 +13,9 @@ public enum MCPTransportKind: String, Sendable, CaseIterable {
     case fast = "fd-blocking"
     /// The SDK's own `StdioTransport` (non-blocking reads, 10 ms sleep when idle).
     case sdkStdio = "sdk-stdio"
+    /// The SDK's `InMemoryTransport`: no descriptors, no system calls, in one
+    /// process only. The SDK's own floor: what any real transport adds to.
+    case sdkInMemory = "sdk-in-memory"
 }
 
 /// An MCP client connected to a ``SandboxToolServer`` in the same process,
@@ -39,6 +42,19 @@ public final class InProcessMCP: Sendable {
         switch transport {
         case .fast:
             let (clientSide, serverSide) = try DescriptorTransport.socketPair()
+            let server = try await tools.serve(on: serverSide)
+            do {
+                let initialized = try await client.connect(transport: clientSide)
+                return InProcessMCP(client: client, server: server, transport: transport, initializeResult: initialized) {
+                    await client.disconnect()
+                    await server.stop()
+                }
+            } catch {
+                await client.disconnect(); await server.stop()
+                throw error
+            }
+        case .sdkInMemory:
+            let (clientSide, serverSide) = await InMemoryTransport.createConnectedPair()
             let server = try await tools.serve(on: serverSide)
             do {
                 let initialized = try await client.connect(transport: clientSide)
@@ -118,20 +134,17 @@ public final class ChildMCPServer: Sendable {
     public static func start(executable: String, arguments: [String], environment: [String: String]? = nil,
                              transport: MCPTransportKind = .fast) async throws -> ChildMCPServer {
         signal(SIGPIPE, SIG_IGN)
-        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0 else { throw VMError("pipe failed: \(String(cString: strerror(errno)))") }
-        guard pipe(&fromChild) == 0 else {
-            close(toChild[0]); close(toChild[1])
-            throw VMError("pipe failed: \(String(cString: strerror(errno)))")
-        }
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let up = try makeCloexecPipe()
+        let down: (read: Int32, write: Int32)
+        do { down = try makeCloexecPipe() } catch { close(up.read); close(up.write); throw error }
+        let toChild = [up.read, up.write], fromChild = [down.read, down.write]
         let process: ChildProcess
         do {
             process = try ChildProcess(executable: executable, arguments: arguments, environment: environment,
                                        fds: [0: toChild[0], 1: fromChild[1]])
         } catch {
             for fd in toChild + fromChild { close(fd) }
-            throw error
+            throw error as? VMError ?? VMError("cannot start \(executable): \(error)")
         }
         close(toChild[0]); close(fromChild[1])
         let client = Client(name: "lgperf", version: "1.0")
@@ -143,6 +156,10 @@ public final class ChildMCPServer: Sendable {
         case .sdkStdio:
             t = StdioTransport(input: FileDescriptor(rawValue: fromChild[0]), output: FileDescriptor(rawValue: toChild[1]))
             toClose = [toChild[1], fromChild[0]]
+        case .sdkInMemory:
+            process.killNow()
+            for fd in [toChild[1], fromChild[0]] { close(fd) }
+            throw VMError("the in-memory transport cannot reach another process")
         }
         do {
             let initialized = try await client.connect(transport: t)

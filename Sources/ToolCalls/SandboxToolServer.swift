@@ -95,6 +95,16 @@ public final class SandboxToolServer: Sendable {
         await server.stop()
     }
 
+    /// Serves MCP on this process's standard input and output (the MCP stdio
+    /// transport) until standard input closes.
+    public func runOnStandardIO(transport: MCPTransportKind = .fast) async throws {
+        switch transport {
+        case .fast: try await run(on: DescriptorTransport.standardIO())
+        case .sdkStdio: try await run(on: StdioTransport())
+        case .sdkInMemory: throw MCPError.internalError("the in-memory transport cannot serve standard input/output")
+        }
+    }
+
     /// One `tools/call`, as the server's handler runs it.
     public func call(_ params: CallTool.Parameters) async throws -> CallTool.Result {
         guard let log = options.log else { return try await dispatch(params) }

@@ -2,6 +2,9 @@ import Foundation
 import AgentProtocol
 import VMFixtures
 import MCP
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How much to measure. Warm-up calls run first and are never counted.
 public struct LatencyConfig: Sendable {
@@ -46,6 +49,11 @@ public struct LatencySeries: Sendable, Equatable {
         self.name = name; self.samplesMs = samplesMs; self.warmupMs = warmupMs; self.transport = transport
         self.backend = backend; self.accelerator = accelerator
     }
+
+    /// Percentiles for quick reports (type 7, as PerfStats computes them).
+    public var median: Double { percentile(samplesMs, 0.5) }
+    public var p95: Double { percentile(samplesMs, 0.95) }
+    public var p99: Double { percentile(samplesMs, 0.99) }
 }
 
 public struct ToolLatencyError: Error, CustomStringConvertible {
@@ -226,10 +234,19 @@ public enum ToolLatency {
 
     // MARK: (d) transports
 
+    /// What a host-only round trip sends.
+    public enum Probe: String, Sendable {
+        /// `tools/call` of `echo` with a short message (the default).
+        case echo
+        /// MCP `ping`: no tool, no arguments, no strings; the least JSON work,
+        /// so the transport's share is largest.
+        case ping
+    }
+
     /// The host-only echo round trip over the SDK's StdioTransport and over
     /// ``DescriptorTransport``, each between an SDK Client and Server in this
     /// process over a socketpair, alternated call by call in one run.
-    public static func transportComparison(config: LatencyConfig) async throws -> (sdkStdio: LatencySeries, fast: LatencySeries) {
+    public static func transportComparison(config: LatencyConfig, probe: Probe = .echo) async throws -> (sdkStdio: LatencySeries, fast: LatencySeries) {
         let tools = SandboxToolServer(sandbox: nil)
         let fast = try await InProcessMCP.connect(to: tools, transport: .fast)
         let sdk: InProcessMCP
@@ -238,16 +255,25 @@ public enum ToolLatency {
         }
         var f: [Double] = [], s: [Double] = [], wf: [Double] = [], ws: [Double] = []
         let args: [String: Value] = ["message": "hello"]
+        func once(_ c: Client) async throws -> Double {
+            switch probe {
+            case .echo: return try await timedCall(c, SandboxToolServer.echoToolName, args)
+            case .ping:
+                let t0 = Monotonic.nanos()
+                try await c.ping()
+                return Double(Monotonic.nanos() - t0) / 1e6
+            }
+        }
         do {
             let n = max(config.iterations, config.sdkStdioIterations)
             for i in 0..<(config.warmup + n) {
                 let warm = i < config.warmup
                 if i < config.warmup + config.iterations {
-                    let ms = try await timedCall(fast.client, SandboxToolServer.echoToolName, args)
+                    let ms = try await once(fast.client)
                     if warm { wf.append(ms) } else { f.append(ms) }
                 }
                 if i < config.warmup + config.sdkStdioIterations {
-                    let ms = try await timedCall(sdk.client, SandboxToolServer.echoToolName, args)
+                    let ms = try await once(sdk.client)
                     if warm { ws.append(ms) } else { s.append(ms) }
                 }
             }
@@ -256,9 +282,10 @@ public enum ToolLatency {
             throw error
         }
         await fast.close(); await sdk.close()
-        return (LatencySeries(name: "mcp_echo_host_only", samplesMs: s, warmupMs: ws, transport: MCPTransportKind.sdkStdio.rawValue,
+        let name = "mcp_\(probe.rawValue)_host_only"
+        return (LatencySeries(name: name, samplesMs: s, warmupMs: ws, transport: MCPTransportKind.sdkStdio.rawValue,
                               backend: nil, accelerator: nil),
-                LatencySeries(name: "mcp_echo_host_only", samplesMs: f, warmupMs: wf, transport: MCPTransportKind.fast.rawValue,
+                LatencySeries(name: name, samplesMs: f, warmupMs: wf, transport: MCPTransportKind.fast.rawValue,
                               backend: nil, accelerator: nil))
     }
 
@@ -276,6 +303,97 @@ public enum ToolLatency {
         return LatencySeries(name: "mcp_echo_host_only", samplesMs: s, warmupMs: w, transport: transport.rawValue, backend: nil, accelerator: nil)
     }
 
+    // MARK: host-only floors
+
+    public struct HostOnly: Sendable {
+        /// A 64-byte line echoed by a thread over a socketpair: no MCP, no
+        /// JSON, the kernel's and two thread wake-ups' share.
+        public let socketEcho: LatencySeries
+        /// MCP `ping` (a request without tool, arguments or strings) over
+        /// the descriptor transport.
+        public let mcpPing: LatencySeries
+        /// The echo tool over the SDK's in-memory transport: the SDK's own
+        /// cost with no I/O at all.
+        public let echoInMemory: LatencySeries
+        /// The echo tool over the descriptor transport (a socketpair).
+        public let echoFast: LatencySeries
+        /// A tool call without arguments or result content over the
+        /// descriptor transport: the smallest `tools/call` round trip.
+        public let emptyCallFast: LatencySeries
+
+        public var all: [LatencySeries] { [socketEcho, mcpPing, emptyCallFast, echoInMemory, echoFast] }
+    }
+
+    /// The host-only round trips that bound the tool-call latency from
+    /// below, interleaved call by call in one run.
+    public static func hostOnly(config: LatencyConfig) async throws -> HostOnly {
+        let tools = SandboxToolServer(sandbox: nil)
+        let fast = try await InProcessMCP.connect(to: tools, transport: .fast)
+        let memory: InProcessMCP
+        do { memory = try await InProcessMCP.connect(to: tools, transport: .sdkInMemory) } catch {
+            await fast.close(); throw error
+        }
+        let echoer: SocketEchoer
+        do { echoer = try SocketEchoer() } catch { await fast.close(); await memory.close(); throw error }
+        defer { echoer.stop() }
+        var raw = Samples(), ping = Samples(), mem = Samples(), echo = Samples(), empty = Samples()
+        let args: [String: Value] = ["message": "hello"]
+        do {
+            for i in 0..<(config.warmup + config.iterations) {
+                let warm = i < config.warmup
+                raw.add(try echoer.roundTripMs(), warm)
+                var t0 = Monotonic.nanos()
+                try await fast.client.ping()
+                ping.add(Double(Monotonic.nanos() - t0) / 1e6, warm)
+                t0 = Monotonic.nanos()
+                _ = try await fast.client.callTool(name: SandboxToolServer.echoToolName)
+                empty.add(Double(Monotonic.nanos() - t0) / 1e6, warm)
+                mem.add(try await timedCall(memory.client, SandboxToolServer.echoToolName, args), warm)
+                echo.add(try await timedCall(fast.client, SandboxToolServer.echoToolName, args), warm)
+            }
+        } catch {
+            await fast.close(); await memory.close()
+            throw error
+        }
+        await fast.close(); await memory.close()
+        let f = MCPTransportKind.fast.rawValue
+        return HostOnly(socketEcho: raw.series("socketpair_line_echo", transport: "socketpair"),
+                        mcpPing: ping.series("mcp_ping_host_only", transport: f),
+                        echoInMemory: mem.series("mcp_echo_host_only", transport: MCPTransportKind.sdkInMemory.rawValue),
+                        echoFast: echo.series("mcp_echo_host_only", transport: f),
+                        emptyCallFast: empty.series("mcp_empty_call_host_only", transport: f))
+    }
+
+    /// The echo tool against a server in another process (`lgperf mcp-server
+    /// --host-only`), over its stdin/stdout pipes: the descriptor transport
+    /// on both ends vs the SDK's StdioTransport on both ends, alternated.
+    /// `server` is the command line, without the `--transport` option.
+    public static func crossProcessEcho(server: [String], config: LatencyConfig) async throws -> (sdkStdio: LatencySeries, fast: LatencySeries) {
+        guard let exe = server.first else { throw ToolLatencyError("no server command") }
+        let args = Array(server.dropFirst())
+        let fast = try await ChildMCPServer.start(executable: exe, arguments: args + ["--transport", MCPTransportKind.fast.rawValue])
+        let sdk: ChildMCPServer
+        do {
+            sdk = try await ChildMCPServer.start(executable: exe, arguments: args + ["--transport", MCPTransportKind.sdkStdio.rawValue],
+                                                 transport: .sdkStdio)
+        } catch { await fast.stop(); throw error }
+        var f = Samples(), s = Samples()
+        let a: [String: Value] = ["message": "hello"]
+        do {
+            for i in 0..<(config.warmup + max(config.iterations, config.sdkStdioIterations)) {
+                let warm = i < config.warmup
+                if i < config.warmup + config.iterations { f.add(try await timedCall(fast.client, SandboxToolServer.echoToolName, a), warm) }
+                if i < config.warmup + config.sdkStdioIterations { s.add(try await timedCall(sdk.client, SandboxToolServer.echoToolName, a), warm) }
+            }
+        } catch {
+            await fast.stop(); await sdk.stop()
+            throw error
+        }
+        await fast.stop(); await sdk.stop()
+        return (s.series("mcp_echo_host_only_cross_process", transport: MCPTransportKind.sdkStdio.rawValue),
+                f.series("mcp_echo_host_only_cross_process", transport: MCPTransportKind.fast.rawValue))
+    }
+
     // MARK: backends
 
     /// Runs `body` on a new sandbox from `backend` and shuts it down afterwards.
@@ -290,6 +408,51 @@ public enum ToolLatency {
             vm.shutdown()
             throw error
         }
+    }
+}
+
+/// Counted samples and warm-up samples, kept apart.
+struct Samples {
+    var counted: [Double] = []
+    var warmup: [Double] = []
+    mutating func add(_ ms: Double, _ warm: Bool) { if warm { warmup.append(ms) } else { counted.append(ms) } }
+    func series(_ name: String, transport: String) -> LatencySeries {
+        LatencySeries(name: name, samplesMs: counted, warmupMs: warmup, transport: transport, backend: nil, accelerator: nil)
+    }
+}
+
+/// A thread that echoes lines on one end of a socketpair; the other end
+/// times round trips. The floor under any transport built on descriptors.
+final class SocketEchoer: @unchecked Sendable {
+    private let near: LineChannel
+    private let far: LineChannel
+    private let line = String(repeating: "p", count: 63)
+
+    init() throws {
+        let (a, b) = try makeSocketPair()
+        near = LineChannel(readFD: a, writeFD: a)
+        far = LineChannel(readFD: b, writeFD: b)
+        let far = self.far
+        let thread = Thread {
+            while let l = try? far.readLine(deadline: nil) {
+                guard (try? far.send(String(decoding: l, as: UTF8.self))) != nil else { break }
+            }
+        }
+        thread.start()
+    }
+
+    func roundTripMs() throws -> Double {
+        let t0 = Monotonic.nanos()
+        try near.send(line)
+        let back = try near.readLine(deadline: Monotonic.nanos() + 5_000_000_000)
+        let ms = Double(Monotonic.nanos() - t0) / 1e6
+        guard back.count == line.utf8.count else { throw ToolLatencyError("socket echo returned \(back.count) bytes") }
+        return ms
+    }
+
+    /// Ends the echo thread (it sees end of input) and frees both ends.
+    func stop() {
+        shutdown(near.writeFD, Int32(SHUT_RDWR))
     }
 }
 

@@ -32,6 +32,15 @@ struct MCPServerCommand: AsyncParsableCommand {
     @Flag(help: "Also expose 'echo', a tool answered by the host without the sandbox (for latency measurements).")
     var echoTool = false
 
+    enum TransportName: String, ExpressibleByArgument, CaseIterable {
+        case fdBlocking = "fd-blocking"
+        case sdkStdio = "sdk-stdio"
+        var kind: MCPTransportKind { self == .fdBlocking ? .fast : .sdkStdio }
+    }
+
+    @Option(help: "stdio transport implementation: fd-blocking (reads block in poll(2); the default) or sdk-stdio (the MCP SDK's own, which sleeps 10 ms when idle; for comparison).")
+    var transport: TransportName = .fdBlocking
+
     @Flag(help: "Start no sandbox and serve only 'echo' (measures MCP and the transport alone).")
     var hostOnly = false
 
@@ -49,7 +58,7 @@ struct MCPServerCommand: AsyncParsableCommand {
         if verbose { options.log = { Self.log($0) } }
         if hostOnly {
             Self.log("host-only: no sandbox, serving 'echo' on stdio")
-            try await SandboxToolServer(sandbox: nil, options: options).run(on: DescriptorTransport.standardIO())
+            try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
             return
         }
         let chosen = try Self.makeBackend(backend)
@@ -61,7 +70,7 @@ struct MCPServerCommand: AsyncParsableCommand {
         }
         Self.log("sandbox \(vm.id) ready in \(String(format: "%.1f", Double(vm.timings.requestToReadyNs) / 1e6)) ms; serving MCP on stdio")
         let tools = SandboxToolServer(sandbox: vm, options: options)
-        do { try await tools.run(on: DescriptorTransport.standardIO()) } catch {
+        do { try await tools.runOnStandardIO(transport: transport.kind) } catch {
             vm.shutdown()
             Self.log("MCP server failed: \(error)")
             throw ExitCode(1)
