@@ -98,10 +98,9 @@ import Glibc
     }
 
     @Test func `works over two pipes (stdio-style) between a client and a server`() async throws {
-        var up: [Int32] = [0, 0], down: [Int32] = [0, 0]
-        #expect(pipe(&up) == 0 && pipe(&down) == 0)
-        let serverSide = DescriptorTransport(readFD: up[0], writeFD: down[1], closesDescriptors: true)
-        let clientSide = DescriptorTransport(readFD: down[0], writeFD: up[1], closesDescriptors: true)
+        let up = try makeCloexecPipe(), down = try makeCloexecPipe()
+        let serverSide = DescriptorTransport(readFD: up.read, writeFD: down.write, closesDescriptors: true)
+        let clientSide = DescriptorTransport(readFD: down.read, writeFD: up.write, closesDescriptors: true)
         let server = try await SandboxToolServer(sandbox: nil).serve(on: serverSide)
         let client = Client(name: "t", version: "1")
         try await client.connect(transport: clientSide)
@@ -116,20 +115,21 @@ import Glibc
 @Suite(.serialized, .tags(.latency)) struct `Transport speed [tag:latency]` {
     /// The SDK's StdioTransport sleeps 10 ms whenever a read finds nothing,
     /// so an idle round trip waits for those sleeps; the descriptor transport
-    /// wakes on the data. Same client, server, tool and socketpair: only the
-    /// transport differs. Alternated call by call in one test.
+    /// wakes on the data. Same client, server and socketpair: only the
+    /// transport differs. Alternated call by call in one test. The probe is
+    /// MCP ping, the exchange with the least JSON work, so that the ratio is
+    /// the transports' even in a debug build with other tests running.
     @Test func `the descriptor transport is much faster than the SDK's stdio transport`() async throws {
         let config = LatencyConfig(iterations: 60, warmup: 5, sdkStdioIterations: 20)
-        let (sdk, fast) = try await ToolLatency.transportComparison(config: config)
+        let (sdk, fast) = try await ToolLatency.transportComparison(config: config, probe: .ping)
         #expect(fast.samplesMs.count == 60)
         #expect(sdk.samplesMs.count == 20)
         #expect(sdk.transport == "sdk-stdio" && fast.transport == "fd-blocking")
-        let ratio = pct(sdk.samplesMs, 0.5) / pct(fast.samplesMs, 0.5)
-        print("echo median: sdk-stdio \(fmtMs(pct(sdk.samplesMs, 0.5))) ms, fd-blocking \(fmtMs(pct(fast.samplesMs, 0.5))) ms, ratio \(String(format: "%.1f", ratio))")
-        // Generous: in debug builds the SDK's JSON work alone is ~2 ms per
-        // round trip; in release the ratio is far larger.
-        #expect(ratio >= 3, "sdk-stdio \(pct(sdk.samplesMs, 0.5)) ms vs fd-blocking \(pct(fast.samplesMs, 0.5)) ms")
+        let ratio = sdk.median / fast.median
+        print("MCP ping median: sdk-stdio \(fmtMs(sdk.median)) ms, fd-blocking \(fmtMs(fast.median)) ms, ratio \(String(format: "%.1f", ratio))")
+        // Generous: in release on an idle host the ratio is ~50-80.
+        #expect(ratio >= 3, "sdk-stdio \(sdk.median) ms vs fd-blocking \(fast.median) ms")
         // The SDK transport's sleeps show: its median is several milliseconds.
-        #expect(pct(sdk.samplesMs, 0.5) >= 4)
+        #expect(sdk.median >= 4)
     }
 }
