@@ -156,13 +156,14 @@ public final class SandboxToolServer: Sendable {
         }
         do {
             let result: JSON
-            if tool == .executeCommand {
-                // Commands can run for minutes: keep them off the concurrency
-                // pool's few threads.
+            switch tool {
+            case .executeCommand, .search:
+                // Commands and searches over big trees can run for seconds or
+                // minutes: keep them off the concurrency pool's few threads.
                 result = try await Self.offload { try sandbox.session.call(tool.agentOp, args, timeout: timeout) }
-            } else {
-                // Quick file operations: a direct call is a few tens of µs and
-                // avoids two thread hand-offs.
+            case .readFile, .writeFile, .listDirectory:
+                // Bounded work (1 MiB, one directory): a direct call is a few
+                // tens of µs here and saves two thread hand-offs.
                 result = try sandbox.session.call(tool.agentOp, args, timeout: timeout)
             }
             return Self.success(tool, result)

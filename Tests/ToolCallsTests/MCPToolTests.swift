@@ -73,6 +73,45 @@ import Glibc
         }
     }
 
+    @Test func `a file of exactly the size limit goes through both ways`() async throws {
+        try await withSandbox { f in
+            // Mixed content, including characters JSON must escape.
+            let unit = "line \"quoted\" \\ tab\t é 🙂\n"
+            var text = String(repeating: unit, count: AgentLimits.maxFileBytes / unit.utf8.count)
+            text += String(repeating: "z", count: AgentLimits.maxFileBytes - text.utf8.count)
+            #expect(text.utf8.count == AgentLimits.maxFileBytes)
+            let w = try await f.call("write_file", ["path": "big.txt", "content": .string(text)])
+            #expect(!w.isError, "\(w.text.prefix(200))")
+            #expect(readHostFile(f.workspace + "/big.txt") == text)
+            let r = try await f.call("read_file", ["path": "big.txt"])
+            #expect(!r.isError)
+            #expect(r.text == text)
+        }
+    }
+
+    @Test func `concurrent calls from one client are all answered, each with its own result`() async throws {
+        try await withSandbox { f in
+            for i in 0..<6 { _ = try await f.call("write_file", ["path": .string("f\(i).txt"), "content": .string("content \(i)")]) }
+            let client = f.client
+            let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for i in 0..<24 {
+                    group.addTask {
+                        let tool = i % 4 == 3 ? "execute_command" : "read_file"
+                        let args: [String: Value] = tool == "read_file" ? ["path": .string("f\(i % 6).txt")] : ["command": .string("cat f\(i % 6).txt")]
+                        let r = try await client.callTool(name: tool, arguments: args)
+                        #expect(r.isError != true)
+                        return (i, r.content.map(SandboxFixture.text).joined())
+                    }
+                }
+                var out: [Int: String] = [:]
+                for try await (i, t) in group { out[i] = t }
+                return out
+            }
+            #expect(results.count == 24)
+            for (i, t) in results { #expect(t.contains("content \(i % 6)"), "call \(i): \(t)") }
+        }
+    }
+
     @Test func `a failing tool inside the sandbox is an isError result, not a protocol error`() async throws {
         try await withSandbox { f in
             let r = try await f.call("read_file", ["path": "does-not-exist.txt"])
