@@ -245,7 +245,7 @@ public enum ToolLatency {
 
     /// The host-only echo round trip over the SDK's StdioTransport and over
     /// ``DescriptorTransport``, each between an SDK Client and Server in this
-    /// process over a socketpair, alternated call by call in one run.
+    /// process over a socketpair, in one run, in A-B-B-A blocks (see ``abba``).
     public static func transportComparison(config: LatencyConfig, probe: Probe = .echo) async throws -> (sdkStdio: LatencySeries, fast: LatencySeries) {
         let tools = SandboxToolServer(sandbox: nil)
         let fast = try await InProcessMCP.connect(to: tools, transport: .fast)
@@ -264,24 +264,16 @@ public enum ToolLatency {
                 return Double(Monotonic.nanos() - t0) / 1e6
             }
         }
+        let (fs, ss): (Samples, Samples)
         do {
-            let n = max(config.iterations, config.sdkStdioIterations)
-            for i in 0..<(config.warmup + n) {
-                let warm = i < config.warmup
-                if i < config.warmup + config.iterations {
-                    let ms = try await once(fast.client)
-                    if warm { wf.append(ms) } else { f.append(ms) }
-                }
-                if i < config.warmup + config.sdkStdioIterations {
-                    let ms = try await once(sdk.client)
-                    if warm { ws.append(ms) } else { s.append(ms) }
-                }
-            }
+            (fs, ss) = try await abba(warmup: config.warmup, aCount: config.iterations, bCount: config.sdkStdioIterations,
+                                      a: { try await once(fast.client) }, b: { try await once(sdk.client) })
         } catch {
             await fast.close(); await sdk.close()
             throw error
         }
         await fast.close(); await sdk.close()
+        f = fs.counted; wf = fs.warmup; s = ss.counted; ws = ss.warmup
         let name = "mcp_\(probe.rawValue)_host_only"
         return (LatencySeries(name: name, samplesMs: s, warmupMs: ws, transport: MCPTransportKind.sdkStdio.rawValue,
                               backend: nil, accelerator: nil),
@@ -364,11 +356,11 @@ public enum ToolLatency {
                         emptyCallFast: empty.series("mcp_empty_call_host_only", transport: f))
     }
 
-    /// The echo tool against a server in another process (`lgperf mcp-server
+    /// Host-only round trips (`probe`) against a server in another process (`lgperf mcp-server
     /// --host-only`), over its stdin/stdout pipes: the descriptor transport
-    /// on both ends vs the SDK's StdioTransport on both ends, alternated.
+    /// on both ends vs the SDK's StdioTransport on both ends, in A-B-B-A blocks.
     /// `server` is the command line, without the `--transport` option.
-    public static func crossProcessEcho(server: [String], config: LatencyConfig) async throws -> (sdkStdio: LatencySeries, fast: LatencySeries) {
+    public static func crossProcessEcho(server: [String], config: LatencyConfig, probe: Probe = .echo) async throws -> (sdkStdio: LatencySeries, fast: LatencySeries) {
         guard let exe = server.first else { throw ToolLatencyError("no server command") }
         let args = Array(server.dropFirst())
         let fast = try await ChildMCPServer.start(executable: exe, arguments: args + ["--transport", MCPTransportKind.fast.rawValue])
@@ -377,21 +369,52 @@ public enum ToolLatency {
             sdk = try await ChildMCPServer.start(executable: exe, arguments: args + ["--transport", MCPTransportKind.sdkStdio.rawValue],
                                                  transport: .sdkStdio)
         } catch { await fast.stop(); throw error }
-        var f = Samples(), s = Samples()
         let a: [String: Value] = ["message": "hello"]
-        do {
-            for i in 0..<(config.warmup + max(config.iterations, config.sdkStdioIterations)) {
-                let warm = i < config.warmup
-                if i < config.warmup + config.iterations { f.add(try await timedCall(fast.client, SandboxToolServer.echoToolName, a), warm) }
-                if i < config.warmup + config.sdkStdioIterations { s.add(try await timedCall(sdk.client, SandboxToolServer.echoToolName, a), warm) }
+        func once(_ c: Client) async throws -> Double {
+            switch probe {
+            case .echo: return try await timedCall(c, SandboxToolServer.echoToolName, a)
+            case .ping:
+                let t0 = Monotonic.nanos()
+                try await c.ping()
+                return Double(Monotonic.nanos() - t0) / 1e6
             }
+        }
+        let (f, s): (Samples, Samples)
+        do {
+            (f, s) = try await abba(warmup: config.warmup, aCount: config.iterations, bCount: config.sdkStdioIterations,
+                                    a: { try await once(fast.client) }, b: { try await once(sdk.client) })
         } catch {
             await fast.stop(); await sdk.stop()
             throw error
         }
         await fast.stop(); await sdk.stop()
-        return (s.series("mcp_echo_host_only_cross_process", transport: MCPTransportKind.sdkStdio.rawValue),
-                f.series("mcp_echo_host_only_cross_process", transport: MCPTransportKind.fast.rawValue))
+        let name = "mcp_\(probe.rawValue)_host_only_cross_process"
+        return (s.series(name, transport: MCPTransportKind.sdkStdio.rawValue), f.series(name, transport: MCPTransportKind.fast.rawValue))
+    }
+
+    /// Two series measured in one run in the order A B B A (each in halves),
+    /// so that a drift in the host's load weighs on both alike. Each block
+    /// starts with one uncounted call (recorded as warm-up): the SDK stdio
+    /// transport leaves the process idle ~10 ms per call, and the first call
+    /// after that pays for waking parked threads, which is the idle gap's
+    /// cost, not the transport's. Alternating call by call would charge that
+    /// to every call of the fast series.
+    static func abba(warmup: Int, aCount: Int, bCount: Int,
+                     a: () async throws -> Double, b: () async throws -> Double) async throws -> (Samples, Samples) {
+        var sa = Samples(), sb = Samples()
+        for _ in 0..<warmup { sa.add(try await a(), true) }
+        for _ in 0..<warmup { sb.add(try await b(), true) }
+        let a1 = (aCount + 1) / 2, b1 = (bCount + 1) / 2
+        for (isA, n) in [(true, a1), (false, b1), (false, bCount - b1), (true, aCount - a1)] where n > 0 {
+            if isA {
+                sa.add(try await a(), true)
+                for _ in 0..<n { sa.add(try await a(), false) }
+            } else {
+                sb.add(try await b(), true)
+                for _ in 0..<n { sb.add(try await b(), false) }
+            }
+        }
+        return (sa, sb)
     }
 
     // MARK: backends

@@ -60,15 +60,16 @@ struct ToolLatencyCommand: AsyncParsableCommand {
             all += h.all
         }
         if sections.contains(.transports) {
-            let (sdk, fast) = try await ToolLatency.transportComparison(config: config)
-            Self.table("echo: the SDK's StdioTransport vs the descriptor transport, one process, alternated", [sdk, fast])
-            notes.append(String(format: "in-process: sdk-stdio / fd-blocking median = %.1fx", sdk.median / fast.median))
-            all += [sdk, fast]
             let exe = try Self.selfPath()
-            let (xs, xf) = try await ToolLatency.crossProcessEcho(server: [exe, "mcp-server", "--host-only"], config: config)
-            Self.table("echo: client here, `lgperf mcp-server --host-only` as a child, stdin/stdout pipes, alternated", [xs, xf])
-            notes.append(String(format: "cross-process: sdk-stdio / fd-blocking median = %.1fx", xs.median / xf.median))
-            all += [xs, xf]
+            for probe in [ToolLatency.Probe.echo, .ping] {
+                let (sdk, fast) = try await ToolLatency.transportComparison(config: config, probe: probe)
+                Self.table("\(probe.rawValue): the SDK's StdioTransport vs the descriptor transport, one process, socketpair, A-B-B-A blocks", [sdk, fast])
+                notes.append(String(format: "\(probe.rawValue), in-process: sdk-stdio / fd-blocking median = %.1fx", sdk.median / fast.median))
+                let (xs, xf) = try await ToolLatency.crossProcessEcho(server: [exe, "mcp-server", "--host-only"], config: config, probe: probe)
+                Self.table("\(probe.rawValue): client here, `lgperf mcp-server --host-only` as a child on stdin/stdout pipes, A-B-B-A blocks", [xs, xf])
+                notes.append(String(format: "\(probe.rawValue), cross-process: sdk-stdio / fd-blocking median = %.1fx", xs.median / xf.median))
+                all += [sdk, fast, xs, xf]
+            }
         }
         let needsSandbox = sections.contains(.tools) || sections.contains(.breakdown) || sections.contains(.reuse)
         if needsSandbox {
@@ -85,7 +86,7 @@ struct ToolLatencyCommand: AsyncParsableCommand {
                     let b = try await ToolLatency.breakdown(sandbox: vm, config: config)
                     let parts = [b.mcpEcho, b.agentPing, b.agentReadFile, b.mcpReadFile]
                     Self.table("Breakdown of read_file, interleaved", parts)
-                    print(String(format: "  tool execution ~ median(agent_read_file) - median(agent_ping) = %.3f ms", b.toolExecutionMedianMs))
+                    print(String(format: "  tool execution ~ median(agent_read_file) - median(agent_ping) = %.3f ms (a difference of medians: within ~0.01 ms it is noise)", b.toolExecutionMedianMs))
                     print(String(format: "  MCP on top of the agent call ~ median(mcp_read_file) - median(agent_read_file) = %.3f ms", b.mcpOverheadMedianMs))
                     print("")
                     all += parts

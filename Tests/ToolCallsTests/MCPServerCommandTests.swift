@@ -45,7 +45,14 @@ import Glibc
         let child = try ChildProcess(executable: exe, arguments: ["mcp-server", "--backend", "process", "--verbose"],
                                      fds: [0: toChild[0], 1: fromChild[1]])
         close(toChild[0]); close(fromChild[1])
-        let out = LineChannel(readFD: fromChild[0], writeFD: toChild[1])
+        // Descriptors closed by hand below (stdin first, to signal the end):
+        // the channel must not close them a second time.
+        let out = LineChannel(readFD: fromChild[0], writeFD: toChild[1], ownsFDs: false)
+        var stdinOpen = true
+        defer {
+            close(fromChild[0])
+            if stdinOpen { close(toChild[1]) }
+        }
         let requests = [
             #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
             #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
@@ -70,6 +77,7 @@ import Glibc
         #expect(ids == [1, 2, 3, 4])
         // End of input: the server exits 0 and writes nothing more.
         close(toChild[1])
+        stdinOpen = false
         #expect(child.wait(timeout: 10))
         #expect(child.poll() == 0)
         #expect(throws: ChannelError.self) { _ = try out.readLine(deadline: Monotonic.nanos() + 1_000_000_000) }

@@ -310,13 +310,14 @@ final class RawPeer: @unchecked Sendable {
             #expect(r.isError)
             #expect(r.text.contains("the sandbox has stopped"), "\(r.text)")
             #expect(elapsed >= 0.25, "the call ended before the kill: \(elapsed) s")
-            #expect(elapsed < 5, "the call took \(elapsed) s after the sandbox was killed")
-            // Later calls fail at once.
+            #expect(elapsed < 10, "its timeout is 65 s; the call took \(elapsed) s after the sandbox was killed")
+            // Later calls fail without waiting for any timeout (the call
+            // timeout is 30 s; the bound leaves room for a loaded host).
             let t1 = Monotonic.nanos()
             let again = try await f.call("read_file", ["path": "x"])
             #expect(again.isError)
             #expect(again.text.contains("no longer usable"))
-            #expect(seconds(since: t1) < 1)
+            #expect(seconds(since: t1) < 5)
         }
     }
 
@@ -328,7 +329,7 @@ final class RawPeer: @unchecked Sendable {
             let r = try await f.call("read_file", ["path": "notes.txt"])
             #expect(r.isError)
             #expect(r.text.contains("stopped") || r.text.contains("closed"), "\(r.text)")
-            #expect(seconds(since: t0) < 2)
+            #expect(seconds(since: t0) < 5, "the call timeout is 30 s; a dead sandbox must not wait for it")
         }
     }
 
@@ -342,7 +343,7 @@ final class RawPeer: @unchecked Sendable {
             #expect(r.isError)
             #expect(r.text.contains("timed out"), "\(r.text)")
             #expect(r.text.contains("still running"), "\(r.text)")
-            #expect(elapsed >= 0.9 && elapsed < 4, "\(elapsed) s")
+            #expect(elapsed >= 0.9 && elapsed < 8, "\(elapsed) s (call timeout 1 s)")
         }
     }
 
