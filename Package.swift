@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "PerfMetricsTests", dependencies: ["PerfMetrics"]),
         .testTarget(name: "HostProbesTests", dependencies: ["HostProbes"]),
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
+        .testTarget(name: "GuestAgentTests", dependencies: ["AgentProtocol", "VMFixtures"]),
         .testTarget(name: "VMFixturesTests", dependencies: ["VMFixtures", "HostProbes"]),
         .testTarget(name: "ToolCallsTests", dependencies: ["ToolCalls", "VMFixtures"]),
         .testTarget(name: "ScenariosTests", dependencies: ["Scenarios"]),

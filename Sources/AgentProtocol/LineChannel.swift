@@ -64,9 +64,19 @@ public final class LineChannel: @unchecked Sendable {
     public func send(_ line: String) throws {
         var bytes = Array(line.utf8)
         bytes.append(0x0A)
+        try sendRaw(bytes)
+    }
+
+    /// Writes bytes as they are (for protocols with their own framing).
+    public func sendRaw(_ bytes: [UInt8]) throws {
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeBytes { p in Glibc.write(writeFD, p.baseAddress! + off, bytes.count - off) }
+            // send(MSG_NOSIGNAL): a dead peer is an error here, not a SIGPIPE
+            // that kills the harness. Pipes (not sockets) fall back to write.
+            var n = bytes.withUnsafeBytes { p in Glibc.send(writeFD, p.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == ENOTSOCK {
+                n = bytes.withUnsafeBytes { p in Glibc.write(writeFD, p.baseAddress! + off, bytes.count - off) }
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN { try waitFor(POLLOUT, deadline: nil, what: "writing"); continue }
@@ -104,6 +114,22 @@ public final class LineChannel: @unchecked Sendable {
             if n == 0 { throw ChannelError.closed("before a full message arrived") }
             buffer.append(contentsOf: chunk[0..<n])
         }
+    }
+
+    /// Reads exactly `count` bytes (e.g. an HTTP body of known length).
+    public func readExactly(_ count: Int, deadline: UInt64?) throws -> [UInt8] {
+        while buffer.count - start < count {
+            try waitFor(POLLIN, deadline: deadline, what: "waiting for \(count) bytes")
+            var chunk = [UInt8](repeating: 0, count: 64 << 10)
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress!, $0.count) }
+            if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; throw ChannelError.io("read", errno) }
+            if n == 0 { throw ChannelError.closed("before \(count) bytes arrived") }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+        let out = Array(buffer[start..<start + count])
+        start += count
+        if start == buffer.count { buffer.removeAll(keepingCapacity: true); start = 0 }
+        return out
     }
 
     public func readJSON(deadline: UInt64?) throws -> JSON {

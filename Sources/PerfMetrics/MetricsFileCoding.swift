@@ -12,14 +12,14 @@ private struct AnyKey: CodingKey {
 /// Top-level keys that are not metric series.
 private let reservedKeys: Set<String> = [
     "format_version", "timestamp", "scope", "phase", "iterations", "warmup", "backend", "accelerator",
-    "emulated", "caveat", "host", "tools", "commit", "notes", "meets_target",
+    "emulated", "caveat", "host", "tools", "commit", "notes", "meets_target", "series_order",
 ]
 
 extension MetricsFile {
     /// Pretty JSON in the guide's format.
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return try encoder.encode(EncodingBox(file: self))
     }
@@ -70,7 +70,9 @@ extension MetricsFile {
             }
         }
         let stamp = try need("timestamp", String.self)
-        guard let date = ISO8601DateFormatter().date(from: stamp) else {
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = fractional.date(from: stamp) ?? ISO8601DateFormatter().date(from: stamp) else {
             throw MetricsFileError.invalid(file: name, problem: "timestamp '\(stamp)' is not ISO 8601")
         }
         let iterations = try need("iterations", Int.self)
@@ -87,17 +89,19 @@ extension MetricsFile {
             tools: try decodeField("tools", as: [String: String].self),
             commit: try need("commit", String.self),
             notes: (root["notes"] as? [String]) ?? [])
-        // Keep the file's own key order for the series.
-        let order = try JSONDecoder().decode(KeyOrder.self, from: data).keys
-        for key in order where !reservedKeys.contains(key) {
+        // Series in the order the writer gave (`series_order`), else by name.
+        let named = root.keys.filter { !reservedKeys.contains($0) }
+        let stated = (root["series_order"] as? [String]) ?? []
+        let order = stated.filter(named.contains) + named.filter { !stated.contains($0) }.sorted()
+        for key in order {
             let s = try decodeField(key, as: MetricSeries.self)
             try check(s, key: key, file: name)
             file.add(key, s)
         }
         if file.series.isEmpty { throw MetricsFileError.invalid(file: name, problem: "no metric series in the file") }
-        let stated = try need("meets_target", Bool.self)
-        if stated != file.meetsTarget {
-            throw MetricsFileError.invalid(file: name, problem: "meets_target says \(stated) but its series say \(file.meetsTarget)")
+        let statedMeets = try need("meets_target", Bool.self)
+        if statedMeets != file.meetsTarget {
+            throw MetricsFileError.invalid(file: name, problem: "meets_target says \(statedMeets) but its series say \(file.meetsTarget)")
         }
         return file
     }
@@ -128,14 +132,6 @@ extension MetricsFile {
     }
 }
 
-/// Reads the top-level keys in file order.
-private struct KeyOrder: Decodable {
-    let keys: [String]
-    init(from decoder: Decoder) throws {
-        keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
-    }
-}
-
 private struct EncodingBox: Encodable {
     let file: MetricsFile
     func encode(to encoder: Encoder) throws {
@@ -153,6 +149,7 @@ private struct EncodingBox: Encodable {
         try c.encode(file.labels.isEmulatedOrSimulated, forKey: AnyKey("emulated"))
         try c.encodeIfPresent(file.labels.caveat, forKey: AnyKey("caveat"))
         for (name, value) in file.series { try c.encode(value, forKey: AnyKey(name)) }
+        try c.encode(file.series.map(\.name), forKey: AnyKey("series_order"))
         try c.encode(file.meetsTarget, forKey: AnyKey("meets_target"))
         try c.encode(file.host, forKey: AnyKey("host"))
         try c.encode(file.tools, forKey: AnyKey("tools"))

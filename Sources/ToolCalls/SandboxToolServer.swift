@@ -40,14 +40,17 @@ public struct ToolServerOptions: Sendable {
 ///   (-32602 invalid params), raised before any tool runs;
 /// - bad argument values (schema, workspace confinement, size limits) and
 ///   failures inside the sandbox (tool error, dead or hung guest): a result
-///   with `isError: true` and a message saying what went wrong.
+///   with `isError: true` and a message saying what went wrong. A dead
+///   guest fails the call as soon as its channel closes; a hung one after
+///   the call timeout.
 public final class SandboxToolServer: Sendable {
     public static let echoToolName = "echo"
     public let sandbox: (any SandboxVM)?
     public let options: ToolServerOptions
     private let gate = AsyncGate()
-    /// Set once the agent channel failed (closed, timed out, out of step):
-    /// later calls fail at once with this reason.
+    /// Set once the agent channel failed (closed, I/O error, out of step):
+    /// later calls fail at once with this reason. A timeout alone does not
+    /// set it: a guest that was only slow can answer the next call.
     private let broken = Mutex<String?>(nil)
 
     /// - Parameter sandbox: nil serves only `echo` (host-only measurements).
@@ -169,10 +172,14 @@ public final class SandboxToolServer: Sendable {
             return Self.success(tool, result)
         } catch let AgentError.toolFailed(_, message) {
             return Self.errorResult("\(tool.rawValue) failed in the sandbox: \(message)")
+        } catch ChannelError.timedOut(let what) where sandbox.isRunning {
+            // A slow or stuck guest: this call fails; the next one may work
+            // (the session drops the late reply when it comes).
+            return Self.errorResult("\(tool.rawValue): timed out after \(timeout) s \(what); the sandbox is still running, later calls will try again")
         } catch {
-            // Closed, timed out or out of step: the channel cannot be trusted
+            // Closed, failed or out of step: the channel cannot be trusted
             // for another request.
-            let state = sandbox.isRunning ? "the sandbox is still running but its agent did not answer properly"
+            let state = sandbox.isRunning ? "the sandbox is still running but its agent channel is unusable"
                                           : "the sandbox has stopped"
             let reason = "\(error); \(state)"
             broken.withLock { $0 = $0 ?? reason }

@@ -46,10 +46,15 @@ public final class AgentSession: @unchecked Sendable {
         nextID += 1
         let deadline = Monotonic.nanos() + UInt64((timeout ?? requestTimeout) * 1e9)
         try channel.send(AgentRequest(id: id, opName: opName, args: args).json)
-        let reply = try channel.readJSON(deadline: deadline)
-        guard let response = AgentResponse(reply) else {
-            throw AgentError.protocolViolation("unreadable response: \(reply.serialized().prefix(200))")
-        }
+        var response: AgentResponse
+        repeat {
+            let reply = try channel.readJSON(deadline: deadline)
+            guard let r = AgentResponse(reply) else {
+                throw AgentError.protocolViolation("unreadable response: \(reply.serialized().prefix(200))")
+            }
+            response = r
+            // A late answer to an earlier request that timed out: drop it.
+        } while response.id > 0 && response.id < id
         guard response.id == id else {
             if !response.ok, let e = response.error { throw AgentError.toolFailed(op: opName, message: e) }
             throw AgentError.protocolViolation("response id \(response.id) for request \(id)")

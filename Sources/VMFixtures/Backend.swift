@@ -55,9 +55,13 @@ public struct SpawnOptions: Sendable {
     /// Time allowed from spawn request to ready.
     public var readyTimeout: Double
     public var memoryMB: Int
-    public init(readyTimeout: Double = EnvironmentSettings.readyTimeout, memoryMB: Int = 128) {
+    /// Give the guest a virtio-net device (QEMU user networking) with a TCP
+    /// echo service forwarded to a loopback port on the host.
+    public var network: Bool
+    public init(readyTimeout: Double = EnvironmentSettings.readyTimeout, memoryMB: Int = 128, network: Bool = false) {
         self.readyTimeout = readyTimeout
         self.memoryMB = memoryMB
+        self.network = network
     }
 }
 

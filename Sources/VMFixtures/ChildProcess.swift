@@ -103,6 +103,12 @@ public final class ChildProcess: @unchecked Sendable {
 
     public var isRunning: Bool { poll() == nil }
 
+    /// "exit status 1" or "killed by signal 9".
+    public static func describe(status: Int32) -> String {
+        if status < 0 { return "status unknown" }
+        return status & 0x7f == 0 ? "exit status \((status >> 8) & 0xff)" : "killed by signal \(status & 0x7f)"
+    }
+
     /// Waits for the process to end, up to `timeout` seconds; true if it ended.
     @discardableResult
     public func wait(timeout: Double) -> Bool {
@@ -155,6 +161,9 @@ public final class ProcessRegistry: @unchecked Sendable {
 
     private init() {
         atexit { ProcessRegistry.shared.killAll() }
+        // Writing to a VM that just died must be an error, not a fatal signal
+        // (children get the default disposition back at spawn).
+        Glibc.signal(SIGPIPE, SIG_IGN)
     }
 
     func withSpawnLock<T>(_ body: () -> T) -> T {

@@ -22,10 +22,9 @@ public struct ProcessBackend: VMBackend {
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
         let workspace = try TempDirectory(prefix: "lg-proc")
         var pair: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 else {
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw VMError("socketpair failed: \(String(cString: strerror(errno)))")
         }
-        for fd in pair { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let child: ChildProcess
         do {
             child = try ChildProcess(executable: agentPath,
@@ -131,7 +130,8 @@ public final class TempDirectory: @unchecked Sendable {
     public init(prefix: String) throws {
         // Short base path: Unix socket paths are limited to 107 bytes.
         let base = ProcessInfo.processInfo.environment["LUMINAGUARD_RUN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
+        // The owner's pid in the name tells whose directory it is.
+        var template = Array("\(base)/\(prefix)-\(getpid()).XXXXXX".utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw VMError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
         }

@@ -79,15 +79,14 @@ struct MCPServerCommand: AsyncParsableCommand {
         vm.shutdown()
     }
 
-    /// The backend for `--backend`, or the best available one.
+    /// The backend for `--backend`; without it, LUMINAGUARD_BACKEND or the
+    /// best one usable here (``BackendChoice/resolve(_:buildImage:log:)``,
+    /// which says so loudly when it falls back to the process backend).
     static func makeBackend(_ name: BackendName?) throws -> any VMBackend {
         switch name {
-        case .process, nil:
-            // No QEMU backend in this build yet: the process backend is the
-            // only (and so the best) choice.
-            return try ProcessBackend()
-        case .qemu:
-            throw ValidationError("the qemu backend is not available in this build; use --backend process")
+        case .process: return try ProcessBackend()
+        case .qemu: return try BackendChoice.qemu()
+        case nil: return try BackendChoice.resolve(log: { log($0) })
         }
     }
 

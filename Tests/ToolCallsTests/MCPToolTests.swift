@@ -333,10 +333,12 @@ final class RawPeer: @unchecked Sendable {
         }
     }
 
-    @Test func `a hung guest fails the call after the call timeout`() async throws {
+    @Test func `a hung guest fails the call after the call timeout, and recovers when it resumes`() async throws {
         try await withSandbox(options: ToolServerOptions(callTimeout: 1)) { f in
+            _ = try await f.call("write_file", ["path": "notes.txt", "content": "still here"])
             kill(f.vm.pid, SIGSTOP)
-            defer { kill(f.vm.pid, SIGCONT) }
+            var resumed = false
+            defer { if !resumed { kill(f.vm.pid, SIGCONT) } }
             let t0 = Monotonic.nanos()
             let r = try await f.call("read_file", ["path": "notes.txt"])
             let elapsed = seconds(since: t0)
@@ -344,6 +346,13 @@ final class RawPeer: @unchecked Sendable {
             #expect(r.text.contains("timed out"), "\(r.text)")
             #expect(r.text.contains("still running"), "\(r.text)")
             #expect(elapsed >= 0.9 && elapsed < 8, "\(elapsed) s (call timeout 1 s)")
+            // Resumed, the guest answers the stale request first; the session
+            // drops that reply and the next call gets its own.
+            kill(f.vm.pid, SIGCONT)
+            resumed = true
+            let again = try await f.call("read_file", ["path": "notes.txt"])
+            #expect(!again.isError, "\(again.text)")
+            #expect(again.text == "still here")
         }
     }
 

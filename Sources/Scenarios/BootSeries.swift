@@ -1,0 +1,123 @@
+import Foundation
+import AgentProtocol
+import HostProbes
+import PerfMetrics
+import PerfStats
+import VMFixtures
+
+/// One boot of one sandbox: its spawn timings and its memory after a small
+/// standard workload (write, read and list a file through the agent).
+public struct BootObservation: Sendable {
+    public var timings: SpawnTimings
+    public var memory: ProcessMemory
+    /// VMM resident memory outside guest RAM (Firecracker's "overhead").
+    public var overheadBytes: UInt64
+}
+
+public enum BootSeries {
+    /// Spawns `warmup + iterations` sandboxes one after another; each is
+    /// ended before the next starts. Progress lines go to `progress`.
+    public static func run(backend: any VMBackend, config: RunConfig, options: SpawnOptions = SpawnOptions(),
+                           progress: (String) -> Void = { _ in }) throws -> (warmup: [BootObservation], measured: [BootObservation]) {
+        var warm: [BootObservation] = []
+        var measured: [BootObservation] = []
+        let total = config.warmup + config.iterations
+        for i in 0..<total {
+            let obs = try observeOne(backend: backend, options: options)
+            let label = i < config.warmup ? "warm-up \(i + 1)/\(config.warmup)" : "\(i - config.warmup + 1)/\(config.iterations)"
+            progress(String(format: "  spawn %@: %.1f ms to agent-ready (%@, %@)", label,
+                            Double(obs.timings.requestToReadyNs) / 1e6, backend.kind.rawValue, backend.accelerator.rawValue))
+            if i < config.warmup { warm.append(obs) } else { measured.append(obs) }
+        }
+        return (warm, measured)
+    }
+
+    static func observeOne(backend: any VMBackend, options: SpawnOptions) throws -> BootObservation {
+        let vm = try backend.spawn(options)
+        defer { vm.shutdown() }
+        _ = try vm.session.call(.writeFile, ["path": .string("probe.txt"), "content": .string("luminaguard")])
+        _ = try vm.session.call(.readFile, ["path": .string("probe.txt")])
+        _ = try vm.session.call(.listDirectory, ["path": .string(".")])
+        let mem = try ProcProbes.memory(of: vm.pid)
+        let guestRAM = backend.kind == .process ? 0 : GuestRAM.residentBytes(pid: vm.pid, guestMB: options.memoryMB)
+        return BootObservation(timings: vm.timings, memory: mem, overheadBytes: mem.rssBytes - min(mem.rssBytes, guestRAM))
+    }
+
+    /// The spawn metrics file: spawn time (judged) plus the parts it is made of.
+    public static func spawnFile(backend: any VMBackend, config: RunConfig, warmup: [BootObservation],
+                                 measured: [BootObservation], loadBefore: Double?, scope: String = "spawn") throws -> MetricsFile {
+        var file = MetricsFile(scope: scope, phase: config.phase, iterations: measured.count, warmup: warmup.count,
+                               labels: RunContext.labels(for: backend), host: RunContext.host(loadBefore: loadBefore),
+                               tools: RunContext.tools(for: backend), commit: RunContext.commit,
+                               notes: ["spawn_time_ms: from the spawn request to the guest agent's answer to a ping (ready)."])
+        func ms(_ obs: [BootObservation], _ f: (SpawnTimings) -> UInt64) -> [Double] { obs.map { Double(f($0.timings)) / 1e6 } }
+        file.add("spawn_time_ms", try MetricSeries(metric: .spawn, unit: "ms", description: "cold spawn to agent-ready",
+                                                   series: MeasuredSeries(warmup: ms(warmup, \.requestToReadyNs), samples: ms(measured, \.requestToReadyNs)),
+                                                   judged: true))
+        file.add("vmm_process_start_ms", try MetricSeries(metric: .spawn, unit: "ms", description: "spawn request to VMM process started",
+                                                          series: MeasuredSeries(warmup: ms(warmup, \.requestToProcessNs), samples: ms(measured, \.requestToProcessNs)),
+                                                          judged: false))
+        file.add("agent_hello_ms", try MetricSeries(metric: .spawn, unit: "ms", description: "spawn request to the agent's readiness announcement",
+                                                    series: MeasuredSeries(warmup: ms(warmup, \.requestToHelloNs), samples: ms(measured, \.requestToHelloNs)),
+                                                    judged: false))
+        let guestInit = measured.compactMap(\.timings.guestKernelToInitMs)
+        if guestInit.count == measured.count, !guestInit.isEmpty {
+            file.add("guest_kernel_to_init_ms", try MetricSeries(metric: .spawn, unit: "ms",
+                                                                 description: "guest clock: kernel start to /init (the guest's own view; its clock drifts under TCG)",
+                                                                 series: MeasuredSeries(samples: guestInit), judged: false))
+            file.add("guest_kernel_to_agent_ms", try MetricSeries(metric: .spawn, unit: "ms",
+                                                                  description: "guest clock: kernel start to the agent process starting",
+                                                                  series: MeasuredSeries(samples: measured.compactMap(\.timings.guestKernelToAgentMs)), judged: false))
+        }
+        if let caveat = file.labels.caveat { file.notes.append("Caveat: \(caveat).") }
+        return file
+    }
+
+    /// The memory metrics file: per-sandbox footprint (judged) and its parts.
+    public static func memoryFile(backend: any VMBackend, config: RunConfig, warmup: [BootObservation],
+                                  measured: [BootObservation], loadBefore: Double?, harnessPeakMB: Double) throws -> MetricsFile {
+        var file = MetricsFile(scope: "memory", phase: config.phase, iterations: measured.count, warmup: warmup.count,
+                               labels: RunContext.labels(for: backend), host: RunContext.host(loadBefore: loadBefore),
+                               tools: RunContext.tools(for: backend), commit: RunContext.commit,
+                               notes: ["memory_mb: PSS of one sandbox's VMM process (guest RAM it touched included) after a small standard workload; MB = 2^20 bytes.",
+                                       "vmm_overhead_mb: VMM resident memory outside the guest RAM mapping, as Firecracker measures overhead."])
+        func mb(_ obs: [BootObservation], _ f: (BootObservation) -> UInt64) -> [Double] { obs.map { Double(f($0)) / 1_048_576 } }
+        file.add("memory_mb", try MetricSeries(metric: .memory, unit: "MB", description: "per-sandbox PSS after a standard workload",
+                                               series: MeasuredSeries(warmup: mb(warmup, \.memory.pssBytes), samples: mb(measured, \.memory.pssBytes)),
+                                               judged: true))
+        file.add("vm_rss_mb", try MetricSeries(metric: .memory, unit: "MB", description: "per-sandbox RSS after a standard workload",
+                                               series: MeasuredSeries(warmup: mb(warmup, \.memory.rssBytes), samples: mb(measured, \.memory.rssBytes)),
+                                               judged: false))
+        if backend.kind != .process {
+            file.add("vmm_overhead_mb", try MetricSeries(metric: .memory, unit: "MB", description: "VMM RSS excluding guest RAM",
+                                                         series: MeasuredSeries(warmup: mb(warmup, \.overheadBytes), samples: mb(measured, \.overheadBytes)),
+                                                         judged: false))
+        }
+        file.add("harness_peak_rss_mb", try MetricSeries(metric: .memory, unit: "MB", description: "the harness's own peak RSS (VmHWM) at the end of the run",
+                                                         series: MeasuredSeries(samples: [harnessPeakMB]), judged: false))
+        if let caveat = file.labels.caveat { file.notes.append("Caveat: \(caveat).") }
+        return file
+    }
+}
+
+/// Resident bytes of a VMM's guest RAM mapping, from /proc/PID/smaps: the
+/// anonymous mapping whose size matches the guest's memory.
+public enum GuestRAM {
+    public static func residentBytes(pid: Int32, guestMB: Int) -> UInt64 {
+        guard let h = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps") else { return 0 }
+        defer { try? h.close() }
+        let text = String(decoding: h.readDataToEndOfFile(), as: UTF8.self)
+        let wantKB = UInt64(guestMB) * 1024
+        var sizeKB: UInt64 = 0
+        var best: UInt64 = 0
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("Size:") {
+                sizeKB = UInt64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+            } else if line.hasPrefix("Rss:"), sizeKB >= wantKB, sizeKB <= wantKB + 4096 {
+                let rss = (UInt64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+                best = max(best, rss)
+            }
+        }
+        return best
+    }
+}

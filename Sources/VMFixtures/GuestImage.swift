@@ -1,0 +1,125 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The guest image: an uncompressed vmlinux (PVH entry) and a newc initramfs
+/// holding busybox and the guest agent, built and cached by
+/// scripts/build-guest-image.sh.
+public struct GuestImage: Sendable, Equatable {
+    public let kernel: String
+    public let initramfs: String
+    /// Hash of the image's inputs (the cache key), or "custom".
+    public let key: String
+
+    public init(kernel: String, initramfs: String, key: String) {
+        self.kernel = kernel; self.initramfs = initramfs; self.key = key
+    }
+
+    /// The image named by LUMINAGUARD_KERNEL + LUMINAGUARD_INITRD, else the
+    /// cached build (built now if missing when `build` is true).
+    public static func resolve(build: Bool = true, progress: Bool = true) throws -> GuestImage {
+        let env = ProcessInfo.processInfo.environment
+        if let k = env["LUMINAGUARD_KERNEL"], !k.isEmpty {
+            guard let i = env["LUMINAGUARD_INITRD"], !i.isEmpty else {
+                throw VMError("LUMINAGUARD_KERNEL is set but LUMINAGUARD_INITRD is not", fix: "set both, or neither to use the project's image")
+            }
+            let image = GuestImage(kernel: k, initramfs: i, key: "custom")
+            try image.validate()
+            return image
+        }
+        guard build else {
+            if let cached = current(), (try? cached.validate()) != nil { return cached }
+            throw VMError("the guest image is not built", fix: "lgperf image build   (or scripts/build-guest-image.sh)")
+        }
+        // The build script is cheap when nothing changed (inputs are hashed),
+        // and it catches a stale image after the agent or /init changed.
+        // Once per process is enough.
+        return try resolvedOnce.get { try self.build(progress: progress) }
+    }
+
+    private static let resolvedOnce = Once<GuestImage>()
+
+    /// The most recently built image, if any.
+    public static func current() -> GuestImage? {
+        let dir = ProjectPaths.cacheDirectory + "/image/current"
+        guard let real = try? FileManager.default.destinationOfSymbolicLink(atPath: dir) else { return nil }
+        let path = ProjectPaths.cacheDirectory + "/image/" + real
+        guard FileManager.default.fileExists(atPath: path + "/manifest.json") else { return nil }
+        return GuestImage(kernel: path + "/vmlinux", initramfs: path + "/initramfs.cpio", key: real)
+    }
+
+    /// Runs the build script (kernel build takes minutes the first time).
+    public static func build(progress: Bool = true) throws -> GuestImage {
+        let script = ProjectPaths.root + "/scripts/build-guest-image.sh"
+        guard FileManager.default.isExecutableFile(atPath: script) else {
+            throw VMError("the image build script \(script) is missing", fix: "run from a checkout of the project, or set LUMINAGUARD_ROOT")
+        }
+        if progress {
+            FileHandle.standardError.write(Data("[lgperf] checking the guest image (a first build compiles a kernel: about 3-5 minutes on 2 cores)...\n".utf8))
+        }
+        let out = Pipe()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: script)
+        p.standardOutput = out
+        p.standardError = progress ? FileHandle.standardError : FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw VMError("building the guest image failed (exit \(p.terminationStatus))",
+                          fix: "see the messages above; as root, scripts/install-deps.sh installs the Debian packages it needs")
+        }
+        let dir = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        let image = GuestImage(kernel: dir + "/vmlinux", initramfs: dir + "/initramfs.cpio",
+                               key: (dir as NSString).lastPathComponent)
+        try image.validate()
+        return image
+    }
+
+    /// Checks the files are what they claim to be: an ELF kernel and a newc
+    /// cpio archive, so a corrupt image fails here, not as a hung boot.
+    public func validate() throws {
+        func head(_ path: String, _ n: Int) throws -> [UInt8] {
+            guard let h = FileHandle(forReadingAtPath: path) else {
+                throw VMError("guest file \(path) does not exist or cannot be read",
+                              fix: "lgperf image build   (or point LUMINAGUARD_KERNEL/LUMINAGUARD_INITRD at valid files)")
+            }
+            defer { try? h.close() }
+            return [UInt8](h.readData(ofLength: n))
+        }
+        let k = try head(kernel, 4)
+        guard k == [0x7F, 0x45, 0x4C, 0x46] else {
+            throw VMError("guest kernel \(kernel) is not an ELF vmlinux (QEMU's microvm boots the uncompressed vmlinux via PVH)",
+                          fix: "lgperf image build")
+        }
+        let i = try head(initramfs, 6)
+        guard i == Array("070701".utf8) else {
+            throw VMError("guest initramfs \(initramfs) is not a newc cpio archive (corrupt or truncated?)", fix: "lgperf image build")
+        }
+        // A truncated archive still starts well: it must end with the trailer.
+        let size = (try? FileManager.default.attributesOfItem(atPath: initramfs)[.size] as? Int) ?? 0
+        if let h = FileHandle(forReadingAtPath: initramfs) {
+            defer { try? h.close() }
+            let tailLength = min(size, 2048)
+            try? h.seek(toOffset: UInt64(size - tailLength))
+            let tail = String(decoding: h.readData(ofLength: tailLength), as: UTF8.self)
+            guard tail.contains("TRAILER!!!") else {
+                throw VMError("guest initramfs \(initramfs) is truncated (no cpio trailer)", fix: "lgperf image build")
+            }
+        }
+    }
+}
+
+/// A value computed once per process (errors are not cached).
+final class Once<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T?
+    func get(_ make: () throws -> T) throws -> T {
+        lock.lock(); defer { lock.unlock() }
+        if let v = value { return v }
+        let v = try make()
+        value = v
+        return v
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import AgentProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// QEMU's `microvm` machine: the guest image booted straight into its PVH
+/// entry, the agent on virtio-serial, QMP for control. Hardware KVM where it
+/// can run a guest, TCG (software emulation) otherwise.
+public struct QEMUBackend: VMBackend {
+    public let kind = BackendKind.qemu
+    public let accelerator: Accelerator
+    public let image: GuestImage
+    public let qemuPath: String
+
+    public init(image: GuestImage, accelerator: Accelerator, qemuPath: String? = nil) throws {
+        guard let q = qemuPath ?? ChildProcess.which("qemu-system-x86_64") else {
+            throw VMError("qemu-system-x86_64 is not installed", fix: "apt-get install -y qemu-system-x86   (or scripts/install-deps.sh as root)")
+        }
+        self.qemuPath = q
+        self.image = image
+        self.accelerator = accelerator
+    }
+
+    /// Kernel arguments that matter under TCG (see README, "Guest boot"):
+    /// the PIT and a fixed TSC rate avoid a calibration hang, trusting the
+    /// CPU's RNG avoids a ~1.3 s wait for entropy in the Swift runtime.
+    public static let kernelArguments = [
+        "console=ttyS0", "quiet", "panic=-1", "tsc_early_khz=2000000", "tsc=reliable",
+        "initcall_blacklist=pty_init", "random.trust_cpu=on",
+    ]
+
+    /// The full QEMU command line (without the executable) for one VM whose
+    /// sockets live in `directory`. `extra` is appended (e.g. -incoming).
+    public func arguments(directory: String, memoryMB: Int, extra: [String] = []) -> [String] {
+        var args = [
+            "-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,acpi=off",
+            "-accel", accelerator == .kvm ? "kvm" : "tcg",
+            "-cpu", accelerator == .kvm ? "host" : "max",
+            "-m", String(memoryMB), "-smp", "1",
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-kernel", image.kernel, "-initrd", image.initramfs,
+            "-append", Self.kernelArguments.joined(separator: " "),
+            "-serial", "file:\(directory)/console.log",
+            // QEMU connects to sockets the harness already listens on: nothing
+            // is lost between QEMU start and the harness connecting.
+            "-chardev", "socket,id=agent,path=\(directory)/agent.sock",
+            "-device", "virtio-serial-device",
+            "-device", "virtserialport,chardev=agent,name=agent",
+            "-chardev", "socket,id=qmp,path=\(directory)/qmp.sock",
+            "-mon", "chardev=qmp,mode=control",
+        ]
+        args += extra
+        return args
+    }
+
+    public func spawn(_ options: SpawnOptions) throws -> any SandboxVM {
+        try spawn(options, extraArguments: [], path: "cold", afterStart: nil)
+    }
+
+    /// The guest's echo service (port 7000) forwarded to 127.0.0.1:`port`.
+    /// Traffic stays on this machine: slirp only, loopback on the host side.
+    static func networkArguments(port: Int) -> [String] {
+        ["-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:\(port)-:7000",
+         "-device", "virtio-net-device,netdev=net0,id=nic0"]
+    }
+
+    /// Starts QEMU and waits for the agent. `afterStart` runs once QMP is up
+    /// (used by snapshot restore to `cont` an incoming VM).
+    public func spawn(_ options: SpawnOptions, extraArguments: [String], path: String,
+                      afterStart: ((QMPClient) throws -> Void)?) throws -> any SandboxVM {
+        let t0 = Monotonic.nanos()
+        let deadline = t0 + UInt64(options.readyTimeout * 1e9)
+        let dir = try TempDirectory(prefix: "lgvm")
+        var fdsToClose: [Int32] = []
+        var child: ChildProcess?
+        func fail(_ problem: String, stderr: [UInt8] = [], fix: String? = nil) -> VMError {
+            var problem = problem
+            // A VMM that just died may close its sockets a moment before it
+            // can be reaped: give it that moment, so the error names the cause.
+            if let c = child, c.wait(timeout: 0.2), let status = c.poll(), !problem.hasPrefix("QEMU exited") {
+                problem = "QEMU exited (\(ChildProcess.describe(status: status))): " + problem
+            }
+            child?.killNow()
+            for fd in fdsToClose { close(fd) }
+            let console = (try? String(contentsOfFile: dir.path + "/console.log", encoding: .utf8)) ?? ""
+            dir.remove()
+            var text = problem
+            let err = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !err.isEmpty { text += "\nQEMU said: \(err.suffix(1500))" }
+            let tail = console.split(separator: "\n").suffix(15).joined(separator: "\n")
+            if !tail.isEmpty { text += "\nguest console (last lines):\n\(tail)" }
+            return VMError(text, fix: fix)
+        }
+        let agentListen = try UnixSocket.listen(at: dir.path + "/agent.sock")
+        fdsToClose.append(agentListen)
+        let qmpListen = try UnixSocket.listen(at: dir.path + "/qmp.sock")
+        fdsToClose.append(qmpListen)
+        var errPipe: [Int32] = [0, 0]
+        // Under the spawn lock so that no concurrent spawn inherits the write end.
+        let piped = ProcessRegistry.shared.withSpawnLock { () -> Bool in
+            guard pipe(&errPipe) == 0 else { return false }
+            for fd in errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            return true
+        }
+        guard piped else { throw fail("pipe failed") }
+        fdsToClose.append(errPipe[0])
+        var echoPort: Int?
+        var extra = extraArguments
+        if options.network {
+            guard let port = LoopbackPort.free() else { throw fail("no free loopback port for the guest's network") }
+            echoPort = port
+            extra += Self.networkArguments(port: port)
+        }
+        do {
+            child = try ChildProcess(executable: qemuPath,
+                                     arguments: arguments(directory: dir.path, memoryMB: options.memoryMB, extra: extra),
+                                     fds: [1: errPipe[1], 2: errPipe[1]])
+        } catch {
+            close(errPipe[1])
+            throw fail("cannot start QEMU: \(error)")
+        }
+        close(errPipe[1])
+        let tProcess = Monotonic.nanos()
+        var stderrText: [UInt8] = []
+
+        // 1. QEMU connects to the agent socket during its own start-up.
+        switch UnixSocket.waitReadable(agentListen, watch: errPipe[0], watchOutput: &stderrText, deadline: deadline) {
+        case .ready: break
+        case .watchedClosed: throw fail("QEMU exited during start-up", stderr: stderrText)
+        case .timedOut: throw fail("QEMU did not connect its agent channel within \(options.readyTimeout) s", stderr: stderrText)
+        }
+        let agentFD = UnixSocket.acceptCloexec(agentListen)
+        guard agentFD >= 0 else { throw fail("accept failed: \(String(cString: strerror(errno)))") }
+        fdsToClose.append(agentFD)
+
+        // 2. For a restore, QMP is needed before the guest runs.
+        var qmp: QMPClient?
+        func connectQMP() throws -> QMPClient {
+            if let q = qmp { return q }
+            switch UnixSocket.waitReadable(qmpListen, watch: nil, watchOutput: &stderrText, deadline: deadline) {
+            case .ready: break
+            default: throw fail("QEMU did not connect its QMP channel", stderr: stderrText)
+            }
+            let fd = UnixSocket.acceptCloexec(qmpListen)
+            guard fd >= 0 else { throw fail("accept (QMP) failed: \(String(cString: strerror(errno)))") }
+            let q = try QMPClient(fd: fd, timeout: max(1, Double(deadline - min(deadline, Monotonic.nanos())) / 1e9))
+            qmp = q
+            return q
+        }
+        if let afterStart {
+            do { try afterStart(try connectQMP()) } catch let e as VMError { throw fail(e.description, stderr: stderrText) }
+        }
+
+        // 3. The agent announces itself once /init has started it.
+        switch UnixSocket.waitReadable(agentFD, watch: errPipe[0], watchOutput: &stderrText, deadline: deadline) {
+        case .ready: break
+        case .watchedClosed: throw fail("QEMU exited before the guest agent answered", stderr: stderrText)
+        case .timedOut:
+            throw fail("the guest agent did not answer within \(options.readyTimeout) s (\(accelerator.rawValue)); the guest may be hung in boot",
+                       stderr: stderrText,
+                       fix: accelerator == .kvm ? "try LUMINAGUARD_ACCEL=tcg" : "raise LUMINAGUARD_READY_TIMEOUT_SECS, or check the image with lgperf image status")
+        }
+        let channel = LineChannel(readFD: agentFD, writeFD: agentFD)
+        fdsToClose.removeAll { $0 == agentFD }
+        let session: AgentSession
+        let tHello: UInt64
+        do {
+            session = try AgentSession(channel: channel, readyDeadline: deadline)
+            tHello = Monotonic.nanos()
+            _ = try session.call(.ping, timeout: max(0.001, Double(deadline - min(deadline, tHello)) / 1e9))
+        } catch {
+            channel.close()
+            throw fail("the guest agent did not complete its handshake: \(error)", stderr: stderrText)
+        }
+        let tReady = Monotonic.nanos()
+        // QMP stays reachable for control: accept it now (QEMU connected long ago).
+        let control = try? connectQMP()
+        close(agentListen); close(qmpListen)
+        let timings = SpawnTimings(requestToReadyNs: tReady - t0, requestToProcessNs: tProcess - t0,
+                                   requestToHelloNs: tHello - t0,
+                                   guestKernelToInitMs: session.hello.uptimeAtStartMs,
+                                   guestKernelToAgentMs: session.hello.agentUptimeMs, path: path)
+        let vm = QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
+                             accelerator: accelerator, timings: timings)
+        vm.echoPort = echoPort
+        return vm
+    }
+}
+
+public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
+    public let id: String
+    public let backend = BackendKind.qemu
+    public let accelerator: Accelerator
+    public let child: ChildProcess
+    public let session: AgentSession
+    public let qmp: QMPClient?
+    public let directory: TempDirectory
+    public let timings: SpawnTimings
+    /// Host loopback port of the guest's TCP echo service (with `network`).
+    public internal(set) var echoPort: Int?
+    private let stderrFD: Int32
+    private let lock = NSLock()
+    private var ended = false
+
+    init(child: ChildProcess, session: AgentSession, qmp: QMPClient?, directory: TempDirectory, stderrFD: Int32,
+         accelerator: Accelerator, timings: SpawnTimings) {
+        self.child = child; self.session = session; self.qmp = qmp; self.directory = directory
+        self.stderrFD = stderrFD; self.accelerator = accelerator; self.timings = timings
+        id = (directory.path as NSString).lastPathComponent
+    }
+
+    public var pid: Int32 { child.pid }
+    public var isRunning: Bool { child.isRunning }
+
+    public func shutdown() {
+        lock.lock(); defer { lock.unlock() }
+        guard !ended else { return }
+        ended = true
+        // The guest holds nothing worth saving: end QEMU at once.
+        child.killNow()
+        session.channel.close()
+        qmp?.close()
+        close(stderrFD)
+        directory.remove()
+    }
+
+    public func kill() { child.killNow() }
+
+    deinit { shutdown() }
+}

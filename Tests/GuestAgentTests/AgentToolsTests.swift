@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+import AgentProtocol
+import VMFixtures
+
+/// The guest agent's tools, exercised through a real agent process.
+@Suite(.serialized) struct AgentToolsTests {
+    let vm: any SandboxVM
+    let root: String
+
+    init() throws {
+        vm = try ProcessBackend().spawn(SpawnOptions(readyTimeout: 10))
+        root = vm.session.hello.workspace
+    }
+
+    @Test func helloDescribesTheAgent() {
+        #expect(vm.session.hello.mode == "process")
+        #expect(vm.session.hello.pid == Int(vm.pid))
+        #expect(!root.isEmpty)
+        vm.shutdown()
+    }
+
+    @Test func writeReadListSearch() throws {
+        defer { vm.shutdown() }
+        let s = vm.session
+        _ = try s.call(.writeFile, ["path": .string("notes.txt"), "content": .string("alpha\nneedle here\nomega")])
+        #expect(try s.call(.readFile, ["path": .string("notes.txt")])["content"]?.string == "alpha\nneedle here\nomega")
+        let entries = try s.call(.listDirectory, [:])["entries"]?.array ?? []
+        #expect(entries.contains { $0["name"]?.string == "notes.txt" && $0["type"]?.string == "file" })
+        let matches = try s.call(.search, ["pattern": .string("needle")])["matches"]?.array ?? []
+        #expect(matches.count == 1 && matches.first?["line"]?.int == 2)
+        let run = try s.call(.executeCommand, ["command": .string("cat notes.txt | wc -l; exit 3")])
+        #expect(run["exit_code"]?.int == 3)
+        #expect(run["stdout"]?.string?.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+    }
+
+    @Test func pathsOutsideTheWorkspaceAreRefused() throws {
+        defer { vm.shutdown() }
+        let sentinel = FileManager.default.temporaryDirectory.appendingPathComponent("lg-sentinel-\(UUID().uuidString)")
+        try "secret".write(to: sentinel, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: sentinel) }
+        for path in [sentinel.path, "../../../../../../" + sentinel.path, "/etc/passwd"] {
+            #expect(throws: AgentError.self) { try vm.session.call(.readFile, ["path": .string(path)]) }
+        }
+        #expect(throws: AgentError.self) {
+            try vm.session.call(.writeFile, ["path": .string("../../../../../../" + sentinel.path), "content": .string("x")])
+        }
+        #expect(try String(contentsOf: sentinel, encoding: .utf8) == "secret")
+        // A symlink inside the workspace that points outside is refused too.
+        _ = try vm.session.call(.executeCommand, ["command": .string("ln -s \(sentinel.path) link")])
+        #expect(throws: AgentError.self) { try vm.session.call(.readFile, ["path": .string("link")]) }
+    }
+
+    @Test func badRequestsGetErrorsNotCrashes() throws {
+        defer { vm.shutdown() }
+        #expect(throws: AgentError.self) { try vm.session.call(opName: "no_such_tool") }
+        #expect(throws: AgentError.self) { try vm.session.call(.readFile, [:]) }
+        #expect(throws: AgentError.self) { try vm.session.call(.readFile, ["path": .number(3)]) }
+        let big = String(repeating: "x", count: AgentLimits.maxFileBytes + 1)
+        #expect(throws: AgentError.self) { try vm.session.call(.writeFile, ["path": .string("big"), "content": .string(big)]) }
+        // Still alive and answering.
+        #expect(try vm.session.ping() > 0)
+    }
+
+    @Test func commandTimeoutIsEnforced() throws {
+        defer { vm.shutdown() }
+        let t0 = Monotonic.nanos()
+        let r = try vm.session.call(.executeCommand, ["command": .string("sleep 5"), "timeout_ms": .number(200)])
+        #expect(r["timed_out"]?.bool == true)
+        #expect(Double(Monotonic.nanos() - t0) / 1e9 < 2)
+    }
+}

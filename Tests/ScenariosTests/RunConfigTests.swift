@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import PerfMetrics
+import VMFixtures
+@testable import Scenarios
+
+@Suite struct RunConfigTests {
+    @Test func defaultsFollowTheGuide() throws {
+        #expect(try RunConfig.fromEnvironment(quick: false, environment: [:]).iterations == 100)
+        #expect(try RunConfig.fromEnvironment(quick: true, environment: [:]).iterations == 10)
+        #expect(try RunConfig.fromEnvironment(quick: true, environment: ["ITERATIONS": "50"]).iterations == 50)
+        #expect(try RunConfig.fromEnvironment(quick: false, environment: ["WARMUP": "0"]).warmup == 0)
+    }
+
+    @Test(arguments: ["0", "abc", "-5", "100001", "1.5", ""])
+    func badIterationsAreRejectedNamingTheVariable(_ value: String) {
+        #expect { try RunConfig.fromEnvironment(quick: false, environment: ["ITERATIONS": value]) } throws: {
+            "\($0)".contains("ITERATIONS=")
+        }
+    }
+
+    @Test func badWarmupIsRejected() {
+        #expect(throws: ConfigError.self) { try RunConfig.fromEnvironment(quick: false, environment: ["WARMUP": "x"]) }
+    }
+}
+
+@Suite struct ResultsTableTests {
+    @Test func tableShowsTargetsGradesAndLabels() throws {
+        var f = MetricsFile(scope: "spawn", phase: .baseline, iterations: 3, warmup: 0,
+                            labels: RunLabels(backend: "qemu", accelerator: "tcg"),
+                            host: HostDescription(hostname: "h", cpuModel: "c", cores: 2, kernel: "k", memoryTotalMB: 1),
+                            tools: [:], commit: "x")
+        f.add("spawn_time_ms", try MetricSeries(metric: .spawn, unit: "ms", description: "d",
+                                                series: .init(samples: [900, 1000, 1100]), judged: true))
+        let text = ResultsTable.render([f])
+        #expect(text.contains("spawn_time_ms") && text.contains("< 200 ms") && text.contains("Below target"))
+        #expect(text.contains("below target (emulated, TCG)") && text.contains("qemu/tcg"))
+    }
+}
+
+@Suite struct BudgetTests {
+    @Test func budgetsExistForEveryBackendHere() throws {
+        let p = try ProcessBackend()
+        #expect(try Budget.forBackend(p).spawnMedianMs > 0)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import HostProbes
+import PerfMetrics
+import Scenarios
+import VMFixtures
+
+extension Validation {
+@Suite(.tags(.spawn, .baseline))
+struct `VM spawn [tag:spawn] [tag:baseline]` {
+    @Test func `cold boot to agent-ready, labelled and within budget`() throws {
+        let backend = try Fixture.backend()
+        let config = try Fixture.config()
+        let load = ProcProbes.loadAverage1()
+        let boots = try BootSeries.run(backend: backend, config: config, progress: Fixture.log)
+        Fixture.expectNoVMLeft()
+        let file = try Fixture.writeAndCheck(try BootSeries.spawnFile(backend: backend, config: config, warmup: boots.warmup,
+                                                                      measured: boots.measured, loadBefore: load))
+        let spawn = try #require(file["spawn_time_ms"])
+        #expect(spawn.count == config.iterations)
+        #expect(file.labels.backend == backend.kind.rawValue && file.labels.accelerator == backend.accelerator.rawValue)
+        if backend.kind == .qemu {
+            // The guest really booted: its kernel reported its own uptime.
+            #expect(file["guest_kernel_to_init_ms"] != nil)
+            #expect(file.tools["guest_image"] != nil)
+        }
+        // Judged honestly against the guide's target, whatever the backend.
+        #expect(spawn.meetsTarget == (spawn.median < 200))
+        if backend.accelerator != .kvm && spawn.median >= 200 {
+            #expect(file.labels.caveat != nil, "an emulated number below target must carry its caveat")
+        }
+        let budget = try Budget.forBackend(backend)
+        #expect(spawn.median <= budget.spawnMedianMs, "median \(spawn.median) ms over the \(backend.accelerator) budget \(budget.spawnMedianMs) ms")
+        #expect(spawn.p95 <= budget.spawnP95Ms, "p95 \(spawn.p95) ms over the budget \(budget.spawnP95Ms) ms")
+    }
+
+    @Test func `process backend numbers say process`() throws {
+        let backend = try ProcessBackend()
+        let config = RunConfig(iterations: 5, warmup: 1, quick: true)
+        let boots = try BootSeries.run(backend: backend, config: config)
+        Fixture.expectNoVMLeft()
+        let file = try BootSeries.spawnFile(backend: backend, config: config, warmup: boots.warmup, measured: boots.measured, loadBefore: nil)
+        #expect(file.labels.backend == "process" && file.labels.accelerator == "none")
+        #expect(file.labels.caveat?.contains("no VM") == true)
+        #expect(try file.encoded().count > 0)
+        #expect(try #require(file["spawn_time_ms"]).median <= (try Budget.forBackend(backend)).spawnMedianMs)
+    }
+}
+
+@Suite(.tags(.memory, .baseline))
+struct `VM memory [tag:memory] [tag:baseline]` {
+    @Test func `per-VM RSS, PSS and VMM overhead after a standard workload`() throws {
+        let backend = try Fixture.backend()
+        let config = RunConfig(iterations: min(5, try Fixture.config().iterations), warmup: 1, quick: true)
+        let load = ProcProbes.loadAverage1()
+        let boots = try BootSeries.run(backend: backend, config: config, progress: Fixture.log)
+        Fixture.expectNoVMLeft()
+        let peak = try ProcProbes.selfMemory().peakRSSMB
+        let file = try Fixture.writeAndCheck(try BootSeries.memoryFile(backend: backend, config: config, warmup: boots.warmup,
+                                                                       measured: boots.measured, loadBefore: load, harnessPeakMB: peak))
+        let pss = try #require(file["memory_mb"])
+        let rss = try #require(file["vm_rss_mb"])
+        #expect(pss.median > 1 && pss.median <= rss.max + 0.001, "PSS cannot exceed RSS")
+        #expect(pss.meetsTarget == (pss.median < 200))
+        #expect(try #require(file["harness_peak_rss_mb"]).median > 1)
+        if backend.kind != .process {
+            let overhead = try #require(file["vmm_overhead_mb"])
+            #expect(overhead.median > 0 && overhead.median < rss.median, "overhead excludes guest RAM, so it is below RSS")
+        }
+        #expect(pss.median <= (try Budget.forBackend(backend)).memoryPSSMedianMB)
+    }
+}
+
+/// A benchmark of the harness itself, not of the sandbox: not in the baseline run.
+@Suite(.tags(.spawn))
+struct `Harness overhead [tag:spawn]` {
+    @Test func `the harness adds at most 5 percent over a hand-started QEMU`() throws {
+        let backend = try Fixture.qemu()
+        let pairs = max(5, min(20, (try Fixture.config()).iterations))
+        let r = try HarnessOverhead.measure(backend: backend, pairs: pairs, progress: Fixture.log)
+        Fixture.expectNoVMLeft()
+        Fixture.log(String(format: "harness overhead ratio %.3f (suite median %.1f ms, by hand %.1f ms, %d pairs, %@)",
+                           r.ratio, r.suiteMs.sorted()[r.suiteMs.count / 2], r.byHandMs.sorted()[r.byHandMs.count / 2],
+                           pairs, backend.accelerator.rawValue))
+        let limit = try Budget.forBackend(backend).harnessOverheadRatio ?? 1.05
+        #expect(r.ratio <= limit)
+    }
+}
+}
