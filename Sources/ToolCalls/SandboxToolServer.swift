@@ -48,6 +48,7 @@ public final class SandboxToolServer: Sendable {
     public let sandbox: (any SandboxVM)?
     public let options: ToolServerOptions
     private let gate = AsyncGate()
+    private let inFlight = InFlightCalls()
     /// Set once the agent channel failed (closed, I/O error, out of step):
     /// later calls fail at once with this reason. A timeout alone does not
     /// set it: a guest that was only slow can answer the next call.
@@ -92,9 +93,18 @@ public final class SandboxToolServer: Sendable {
     }
 
     /// Serves one connection until the peer closes it (end of input).
+    ///
+    /// Calls still running when the input ends are finished and answered
+    /// first (a client may write its requests and close its end at once):
+    /// up to the longest call timeout, then the server stops regardless.
     public func run(on transport: any Transport) async throws {
         let server = try await serve(on: transport)
         await server.waitUntilCompleted()
+        // Requests read just before the end may not have reached a handler
+        // yet; the SDK writes each response just after its handler returns.
+        try? await Task.sleep(for: .milliseconds(20))
+        _ = await inFlight.waitUntilIdle(timeout: options.callTimeout + SandboxTool.maxCommandTimeoutMs.seconds + options.commandGrace)
+        try? await Task.sleep(for: .milliseconds(50))
         await server.stop()
     }
 
@@ -110,6 +120,8 @@ public final class SandboxToolServer: Sendable {
 
     /// One `tools/call`, as the server's handler runs it.
     public func call(_ params: CallTool.Parameters) async throws -> CallTool.Result {
+        inFlight.begin()
+        defer { inFlight.end() }
         guard let log = options.log else { return try await dispatch(params) }
         let t0 = Monotonic.nanos()
         do {
@@ -220,6 +232,50 @@ public final class SandboxToolServer: Sendable {
     static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
             DispatchQueue.global().async { c.resume(with: Result(catching: { try work() })) }
+        }
+    }
+}
+
+extension Int {
+    var seconds: Double { Double(self) / 1000 }
+}
+
+/// Counts running tool calls; lets shutdown wait until none is left.
+final class InFlightCalls: Sendable {
+    private struct State {
+        var count = 0
+        var idleWaiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    func begin() { state.withLock { $0.count += 1 } }
+
+    func end() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+            s.count -= 1
+            guard s.count == 0 else { return [] }
+            defer { s.idleWaiters.removeAll() }
+            return Array(s.idleWaiters.values)
+        }
+        for w in waiters { w.resume(returning: true) }
+    }
+
+    /// True once no call is running; false if `timeout` seconds pass first.
+    func waitUntilIdle(timeout: Double) async -> Bool {
+        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            let token = state.withLock { s -> UInt64? in
+                if s.count == 0 { return nil }
+                s.nextWaiter += 1
+                s.idleWaiters[s.nextWaiter] = c
+                return s.nextWaiter
+            }
+            guard let token else { c.resume(returning: true); return }
+            Task {
+                try? await Task.sleep(for: .seconds(timeout))
+                let expired = self.state.withLock { $0.idleWaiters.removeValue(forKey: token) }
+                expired?.resume(returning: false)
+            }
         }
     }
 }

@@ -83,6 +83,34 @@ import Glibc
         #expect(throws: ChannelError.self) { _ = try out.readLine(deadline: Monotonic.nanos() + 1_000_000_000) }
     }
 
+    @Test func `requests followed at once by end of input are all answered before the server exits`() throws {
+        let exe = try LGPerfBinary.locate()
+        let up = try makeCloexecPipe(), down = try makeCloexecPipe()
+        let child = try ChildProcess(executable: exe, arguments: ["mcp-server", "--backend", "process"],
+                                     fds: [0: up.read, 1: down.write])
+        close(up.read); close(down.write)
+        let requests = [
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
+            #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_command","arguments":{"command":"sleep 0.5; echo slow"}}}"#,
+            #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_directory","arguments":{}}}"#,
+        ]
+        let input = LineChannel(readFD: down.read, writeFD: up.write, ownsFDs: false)
+        defer { close(down.read) }
+        for r in requests { try input.send(r) }
+        close(up.write)  // the client is done writing
+        var answered: [Int: JSON] = [:]
+        let deadline = Monotonic.nanos() + 20_000_000_000
+        while answered.count < 3 {
+            let j = try input.readJSON(deadline: deadline)
+            if let id = j["id"]?.int { answered[id] = j }
+        }
+        #expect(answered[2]?["result"]?["content"]?.array?.first?["text"]?.string?.contains("slow") == true)
+        #expect(answered[3]?["result"] != nil)
+        #expect(child.wait(timeout: 10))
+        #expect(child.poll() == 0)
+    }
+
     @Test func `an unavailable backend is refused with a message and a non-zero status`() throws {
         let exe = try LGPerfBinary.locate()
         let e = try makeCloexecPipe()
