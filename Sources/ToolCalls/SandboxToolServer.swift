@@ -36,8 +36,9 @@ public struct ToolServerOptions: Sendable {
 /// the sandbox are serialised (the agent channel is request/response).
 ///
 /// Errors, as the MCP specification separates them:
-/// - unknown tool, or `arguments` that are not an object: a JSON-RPC error
-///   (-32602 invalid params), raised before any tool runs;
+/// - an unknown tool: a JSON-RPC error (-32602 invalid params) naming the
+///   tools there are; `arguments` that is not an object never reaches this
+///   code: the SDK refuses the request while decoding it (JSON-RPC -32603);
 /// - bad argument values (schema, workspace confinement, size limits) and
 ///   failures inside the sandbox (tool error, dead or hung guest): a result
 ///   with `isError: true` and a message saying what went wrong. A dead
