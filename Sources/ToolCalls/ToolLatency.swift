@@ -248,32 +248,18 @@ public enum ToolLatency {
     /// process over a socketpair, in one run, in A-B-B-A blocks (see ``abba``).
     public static func transportComparison(config: LatencyConfig, probe: Probe = .echo) async throws -> (sdkStdio: LatencySeries, fast: LatencySeries) {
         let tools = SandboxToolServer(sandbox: nil)
-        let fast = try await InProcessMCP.connect(to: tools, transport: .fast)
-        let sdk: InProcessMCP
-        do { sdk = try await InProcessMCP.connect(to: tools, transport: .sdkStdio) } catch {
-            await fast.close(); throw error
-        }
-        var f: [Double] = [], s: [Double] = [], wf: [Double] = [], ws: [Double] = []
-        let args: [String: Value] = ["message": "hello"]
-        func once(_ c: Client) async throws -> Double {
-            switch probe {
-            case .echo: return try await timedCall(c, SandboxToolServer.echoToolName, args)
-            case .ping:
-                let t0 = Monotonic.nanos()
-                try await c.ping()
-                return Double(Monotonic.nanos() - t0) / 1e6
+        let (fs, ss) = try await abba(warmup: config.warmup, aCount: config.iterations, bCount: config.sdkStdioIterations) { isA, warm, n in
+            let conn = try await InProcessMCP.connect(to: tools, transport: isA ? .fast : .sdkStdio)
+            do {
+                let r = try await probeRun(conn.client, probe, warm: warm, counted: n)
+                await conn.close()
+                return r
+            } catch {
+                await conn.close()
+                throw error
             }
         }
-        let (fs, ss): (Samples, Samples)
-        do {
-            (fs, ss) = try await abba(warmup: config.warmup, aCount: config.iterations, bCount: config.sdkStdioIterations,
-                                      a: { try await once(fast.client) }, b: { try await once(sdk.client) })
-        } catch {
-            await fast.close(); await sdk.close()
-            throw error
-        }
-        await fast.close(); await sdk.close()
-        f = fs.counted; wf = fs.warmup; s = ss.counted; ws = ss.warmup
+        let (f, wf, s, ws) = (fs.counted, fs.warmup, ss.counted, ss.warmup)
         let name = "mcp_\(probe.rawValue)_host_only"
         return (LatencySeries(name: name, samplesMs: s, warmupMs: ws, transport: MCPTransportKind.sdkStdio.rawValue,
                               backend: nil, accelerator: nil),
@@ -363,58 +349,59 @@ public enum ToolLatency {
     public static func crossProcessEcho(server: [String], config: LatencyConfig, probe: Probe = .echo) async throws -> (sdkStdio: LatencySeries, fast: LatencySeries) {
         guard let exe = server.first else { throw ToolLatencyError("no server command") }
         let args = Array(server.dropFirst())
-        let fast = try await ChildMCPServer.start(executable: exe, arguments: args + ["--transport", MCPTransportKind.fast.rawValue])
-        let sdk: ChildMCPServer
-        do {
-            sdk = try await ChildMCPServer.start(executable: exe, arguments: args + ["--transport", MCPTransportKind.sdkStdio.rawValue],
-                                                 transport: .sdkStdio)
-        } catch { await fast.stop(); throw error }
-        let a: [String: Value] = ["message": "hello"]
-        func once(_ c: Client) async throws -> Double {
-            switch probe {
-            case .echo: return try await timedCall(c, SandboxToolServer.echoToolName, a)
-            case .ping:
-                let t0 = Monotonic.nanos()
-                try await c.ping()
-                return Double(Monotonic.nanos() - t0) / 1e6
+        let (f, s) = try await abba(warmup: config.warmup, aCount: config.iterations, bCount: config.sdkStdioIterations) { isA, warm, n in
+            let kind: MCPTransportKind = isA ? .fast : .sdkStdio
+            let child = try await ChildMCPServer.start(executable: exe, arguments: args + ["--transport", kind.rawValue], transport: kind)
+            do {
+                let r = try await probeRun(child.client, probe, warm: warm, counted: n)
+                await child.stop()
+                return r
+            } catch {
+                await child.stop()
+                throw error
             }
         }
-        let (f, s): (Samples, Samples)
-        do {
-            (f, s) = try await abba(warmup: config.warmup, aCount: config.iterations, bCount: config.sdkStdioIterations,
-                                    a: { try await once(fast.client) }, b: { try await once(sdk.client) })
-        } catch {
-            await fast.stop(); await sdk.stop()
-            throw error
-        }
-        await fast.stop(); await sdk.stop()
         let name = "mcp_\(probe.rawValue)_host_only_cross_process"
         return (s.series(name, transport: MCPTransportKind.sdkStdio.rawValue), f.series(name, transport: MCPTransportKind.fast.rawValue))
     }
 
     /// Two series measured in one run in the order A B B A (each in halves),
-    /// so that a drift in the host's load weighs on both alike. Each block
-    /// starts with one uncounted call (recorded as warm-up): the SDK stdio
-    /// transport leaves the process idle ~10 ms per call, and the first call
-    /// after that pays for waking parked threads, which is the idle gap's
-    /// cost, not the transport's. Alternating call by call would charge that
-    /// to every call of the fast series.
+    /// so that a drift in the host's load weighs on both alike. `block(isA,
+    /// warm, counted)` opens its own connection, makes `warm` uncounted calls
+    /// and then `counted` calls, and closes it: while one transport is
+    /// measured the other has no connection open in the process (the SDK's
+    /// stdio transport wakes twice per 10 ms even when idle). Every block
+    /// starts with one uncounted call: the first call after a pause pays for
+    /// waking parked threads, which is the pause's cost, not the transport's.
     static func abba(warmup: Int, aCount: Int, bCount: Int,
-                     a: () async throws -> Double, b: () async throws -> Double) async throws -> (Samples, Samples) {
+                     block: (_ isA: Bool, _ warm: Int, _ counted: Int) async throws -> (warm: [Double], counted: [Double])) async throws -> (Samples, Samples) {
         var sa = Samples(), sb = Samples()
-        for _ in 0..<warmup { sa.add(try await a(), true) }
-        for _ in 0..<warmup { sb.add(try await b(), true) }
         let a1 = (aCount + 1) / 2, b1 = (bCount + 1) / 2
-        for (isA, n) in [(true, a1), (false, b1), (false, bCount - b1), (true, aCount - a1)] where n > 0 {
-            if isA {
-                sa.add(try await a(), true)
-                for _ in 0..<n { sa.add(try await a(), false) }
-            } else {
-                sb.add(try await b(), true)
-                for _ in 0..<n { sb.add(try await b(), false) }
-            }
+        let plan: [(Bool, Int, Int)] = [(true, warmup, 0), (false, warmup, 0),
+                                         (true, 1, a1), (false, 1, b1), (false, 1, bCount - b1), (true, 1, aCount - a1)]
+        for (isA, warm, n) in plan where warm + n > 0 {
+            let r = try await block(isA, warm, n)
+            if isA { sa.warmup += r.warm; sa.counted += r.counted } else { sb.warmup += r.warm; sb.counted += r.counted }
         }
         return (sa, sb)
+    }
+
+    /// `warm` then `counted` round trips of `probe` on `client`.
+    static func probeRun(_ client: Client, _ probe: Probe, warm: Int, counted: Int) async throws -> (warm: [Double], counted: [Double]) {
+        let args: [String: Value] = ["message": "hello"]
+        func once() async throws -> Double {
+            switch probe {
+            case .echo: return try await timedCall(client, SandboxToolServer.echoToolName, args)
+            case .ping:
+                let t0 = Monotonic.nanos()
+                try await client.ping()
+                return Double(Monotonic.nanos() - t0) / 1e6
+            }
+        }
+        var w: [Double] = [], c: [Double] = []
+        for _ in 0..<warm { w.append(try await once()) }
+        for _ in 0..<counted { c.append(try await once()) }
+        return (w, c)
     }
 
     // MARK: backends
