@@ -373,11 +373,14 @@ public enum ToolLatency {
     /// stdio transport wakes twice per 10 ms even when idle). Every block
     /// starts with one uncounted call: the first call after a pause pays for
     /// waking parked threads, which is the pause's cost, not the transport's.
+    /// B warms up first, then A, so that the first counted block (A) does
+    /// not directly follow B's first use in the process: measured, the ~50
+    /// calls after a process's first SDK-stdio session ran ~2x slower.
     static func abba(warmup: Int, aCount: Int, bCount: Int,
                      block: (_ isA: Bool, _ warm: Int, _ counted: Int) async throws -> (warm: [Double], counted: [Double])) async throws -> (Samples, Samples) {
         var sa = Samples(), sb = Samples()
         let a1 = (aCount + 1) / 2, b1 = (bCount + 1) / 2
-        let plan: [(Bool, Int, Int)] = [(true, warmup, 0), (false, warmup, 0),
+        let plan: [(Bool, Int, Int)] = [(false, warmup, 0), (true, warmup, 0),
                                          (true, 1, a1), (false, 1, b1), (false, 1, bCount - b1), (true, 1, aCount - a1)]
         for (isA, warm, n) in plan where warm + n > 0 {
             let r = try await block(isA, warm, n)
