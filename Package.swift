@@ -12,6 +12,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        // Used by ToolCalls directly (the MCP SDK's own dependencies): Logging for
+        // its Transport protocol, SystemPackage for running its StdioTransport on
+        // a socketpair.
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.0.0"),
     ],
     targets: [
         // Pure statistics: summaries, percentiles, outliers, A/B significance.
@@ -33,6 +38,8 @@ let package = Package(
         .target(name: "ToolCalls", dependencies: [
             "VMFixtures", "AgentProtocol",
             .product(name: "MCP", package: "swift-sdk"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "SystemPackage", package: "swift-system"),
         ]),
         // One function per benchmark; tests and the CLI call the same ones.
         .target(name: "Scenarios", dependencies: ["VMFixtures", "ToolCalls", "HostProbes", "PerfMetrics", "PerfStats"]),

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import ToolCalls
+import VMFixtures
+
+/// `lgperf mcp-server`: the sandbox's tools over MCP's stdio transport, for
+/// any standard MCP client (configure it to run `lgperf mcp-server`).
+/// Standard output carries nothing but JSON-RPC messages; logs go to stderr.
+struct MCPServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp-server",
+        abstract: "Serve the sandbox tools (read_file, write_file, list_directory, search, execute_command) over MCP on stdin/stdout.",
+        discussion: """
+            Starts one sandbox, then answers MCP requests on standard input/output (newline-delimited \
+            JSON-RPC, the MCP stdio transport) until standard input closes, then ends the sandbox. \
+            Paths are relative to the sandbox's workspace. Logs go to standard error.
+            """)
+
+    enum BackendName: String, ExpressibleByArgument, CaseIterable {
+        case qemu, process
+    }
+
+    @Option(help: "Sandbox backend: \(BackendName.allCases.map(\.rawValue).joined(separator: " or ")). Default: the best one available here.")
+    var backend: BackendName?
+
+    @Option(help: "Seconds one tool call may take before it fails (execute_command: its timeout_ms plus 5 s, if longer).")
+    var callTimeout: Double = 30
+
+    @Option(help: "Seconds the sandbox may take to become ready.")
+    var readyTimeout: Double = EnvironmentSettings.readyTimeout
+
+    @Flag(help: "Also expose 'echo', a tool answered by the host without the sandbox (for latency measurements).")
+    var echoTool = false
+
+    enum TransportName: String, ExpressibleByArgument, CaseIterable {
+        case fdBlocking = "fd-blocking"
+        case sdkStdio = "sdk-stdio"
+        var kind: MCPTransportKind { self == .fdBlocking ? .fast : .sdkStdio }
+    }
+
+    @Option(help: "stdio transport implementation: fd-blocking (reads block in poll(2); the default) or sdk-stdio (the MCP SDK's own, which sleeps 10 ms when idle; for comparison).")
+    var transport: TransportName = .fdBlocking
+
+    @Flag(help: "Start no sandbox and serve only 'echo' (measures MCP and the transport alone).")
+    var hostOnly = false
+
+    @Flag(help: "Log each tool call's outcome to standard error.")
+    var verbose = false
+
+    func validate() throws {
+        guard callTimeout > 0, callTimeout <= 3600 else { throw ValidationError("--call-timeout must be between 0 and 3600 seconds") }
+        guard readyTimeout > 0, readyTimeout <= 600 else { throw ValidationError("--ready-timeout must be between 0 and 600 seconds") }
+    }
+
+    func run() async throws {
+        ProcessRegistry.shared.installSignalHandlers()
+        var options = ToolServerOptions(callTimeout: callTimeout, includeEchoTool: echoTool)
+        if verbose { options.log = { Self.log($0) } }
+        if hostOnly {
+            Self.log("host-only: no sandbox, serving 'echo' on stdio")
+            try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
+            return
+        }
+        let chosen = try Self.makeBackend(backend)
+        Self.log("starting a \(chosen.kind.rawValue) sandbox (accelerator: \(chosen.accelerator.rawValue))")
+        let vm: any SandboxVM
+        do { vm = try chosen.spawn(SpawnOptions(readyTimeout: readyTimeout)) } catch {
+            Self.log("cannot start the sandbox: \(error)")
+            throw ExitCode(1)
+        }
+        Self.log("sandbox \(vm.id) ready in \(String(format: "%.1f", Double(vm.timings.requestToReadyNs) / 1e6)) ms; serving MCP on stdio")
+        let tools = SandboxToolServer(sandbox: vm, options: options)
+        do { try await tools.runOnStandardIO(transport: transport.kind) } catch {
+            vm.shutdown()
+            Self.log("MCP server failed: \(error)")
+            throw ExitCode(1)
+        }
+        Self.log("standard input closed; ending the sandbox")
+        vm.shutdown()
+    }
+
+    /// The backend for `--backend`; without it, LUMINAGUARD_BACKEND or the
+    /// best one usable here (``BackendChoice/resolve(_:buildImage:log:)``,
+    /// which says so loudly when it falls back to the process backend).
+    static func makeBackend(_ name: BackendName?) throws -> any VMBackend {
+        switch name {
+        case .process: return try ProcessBackend()
+        case .qemu: return try BackendChoice.qemu()
+        case nil: return try BackendChoice.resolve(log: { log($0) })
+        }
+    }
+
+    static func log(_ message: String) {
+        FileHandle.standardError.write(Data("lgperf mcp-server: \(message)\n".utf8))
+    }
+}

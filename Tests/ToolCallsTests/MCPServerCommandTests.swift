@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import AgentProtocol
+import MCP
+import ToolCalls
+import VMFixtures
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `lgperf mcp-server` as a standard MCP client runs it: a child process
+/// spoken to over its stdin/stdout.
+@Suite struct `lgperf mcp-server over stdio` {
+    @Test func `an SDK client lists and calls the tools; closing stdin ends the server and its sandbox`() async throws {
+        let exe = try LGPerfBinary.locate()
+        let server = try await ChildMCPServer.start(executable: exe, arguments: ["mcp-server", "--backend", "process"])
+        let (tools, _) = try await server.client.listTools()
+        #expect(Set(tools.map(\.name)) == Set(SandboxTool.allCases.map(\.rawValue)))
+        let w = try await server.client.callTool(name: "write_file", arguments: ["path": "hello.txt", "content": "from a client"])
+        #expect(w.isError != true)
+        let r = try await server.client.callTool(name: "read_file", arguments: ["path": "hello.txt"])
+        #expect(r.isError != true)
+        #expect(r.content == [.text(text: "from a client", annotations: nil, _meta: nil)])
+        let bad = try await server.client.callTool(name: "read_file", arguments: ["path": "/etc/hostname"])
+        #expect(bad.isError == true)
+        // The agent is the parent of the shell execute_command starts.
+        let ppid = try await server.client.callTool(name: "execute_command", arguments: ["command": "echo $PPID"])
+        guard case .text(let ppidJSON, _, _)? = ppid.content.first,
+              let agentPID = try JSON.parse(ppidJSON)["stdout"]?.string.flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            Issue.record("no agent pid in \(ppid.content)"); return
+        }
+        #expect(kill(agentPID, 0) == 0)
+        await server.stop(grace: 10)
+        #expect(!server.process.isRunning)
+        // The server exited by itself (status 0), not by our SIGKILL fallback.
+        #expect(server.process.poll() == 0, "exit status \(String(describing: server.process.poll()))")
+        // Its sandbox (the agent process) is gone too.
+        #expect(kill(agentPID, 0) != 0)
+    }
+
+    @Test func `standard output carries nothing but JSON-RPC messages`() throws {
+        let exe = try LGPerfBinary.locate()
+        let up = try makeCloexecPipe(), down = try makeCloexecPipe()
+        let toChild = [up.read, up.write], fromChild = [down.read, down.write]
+        let child = try ChildProcess(executable: exe, arguments: ["mcp-server", "--backend", "process", "--verbose"],
+                                     fds: [0: toChild[0], 1: fromChild[1]])
+        close(toChild[0]); close(fromChild[1])
+        // Descriptors closed by hand below (stdin first, to signal the end):
+        // the channel must not close them a second time.
+        let out = LineChannel(readFD: fromChild[0], writeFD: toChild[1], ownsFDs: false)
+        var stdinOpen = true
+        defer {
+            close(fromChild[0])
+            if stdinOpen { close(toChild[1]) }
+        }
+        let requests = [
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
+            #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+            #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"execute_command","arguments":{"command":"echo to-stdout; echo to-stderr >&2"}}}"#,
+            #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"nope","arguments":{}}}"#,
+        ]
+        for r in requests { try out.send(r) }
+        var ids = Set<Int>()
+        let deadline = Monotonic.nanos() + 20_000_000_000
+        while ids.count < 4 {
+            let line = try out.readLine(deadline: deadline)
+            let j = try JSON.parse(line)  // every stdout line must parse
+            #expect(j["jsonrpc"]?.string == "2.0", "\(String(decoding: line, as: UTF8.self))")
+            if let id = j["id"]?.int { ids.insert(id) }
+            if j["id"]?.int == 3 {
+                let text = j["result"]?["content"]?.array?.first?["text"]?.string ?? ""
+                #expect(try JSON.parse(text)["stdout"]?.string == "to-stdout\n")
+            }
+            if j["id"]?.int == 4 { #expect(j["error"]?["code"]?.int == -32602) }
+        }
+        #expect(ids == [1, 2, 3, 4])
+        // End of input: the server exits 0 and writes nothing more.
+        close(toChild[1])
+        stdinOpen = false
+        #expect(child.wait(timeout: 10))
+        #expect(child.poll() == 0)
+        #expect(throws: ChannelError.self) { _ = try out.readLine(deadline: Monotonic.nanos() + 1_000_000_000) }
+    }
+
+    @Test func `requests followed at once by end of input are all answered before the server exits`() throws {
+        let exe = try LGPerfBinary.locate()
+        let up = try makeCloexecPipe(), down = try makeCloexecPipe()
+        let child = try ChildProcess(executable: exe, arguments: ["mcp-server", "--backend", "process"],
+                                     fds: [0: up.read, 1: down.write])
+        close(up.read); close(down.write)
+        let requests = [
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
+            #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_command","arguments":{"command":"sleep 0.5; echo slow"}}}"#,
+            #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_directory","arguments":{}}}"#,
+        ]
+        let input = LineChannel(readFD: down.read, writeFD: up.write, ownsFDs: false)
+        defer { close(down.read) }
+        for r in requests { try input.send(r) }
+        close(up.write)  // the client is done writing
+        var answered: [Int: JSON] = [:]
+        let deadline = Monotonic.nanos() + 20_000_000_000
+        while answered.count < 3 {
+            let j = try input.readJSON(deadline: deadline)
+            if let id = j["id"]?.int { answered[id] = j }
+        }
+        #expect(answered[2]?["result"]?["content"]?.array?.first?["text"]?.string?.contains("slow") == true)
+        #expect(answered[3]?["result"] != nil)
+        #expect(child.wait(timeout: 10))
+        #expect(child.poll() == 0)
+    }
+
+    @Test func `an unavailable backend is refused with a message and a non-zero status`() throws {
+        let exe = try LGPerfBinary.locate()
+        let e = try makeCloexecPipe()
+        let errPipe = [e.read, e.write]
+        let child = try ChildProcess(executable: exe, arguments: ["mcp-server", "--backend", "firecracker"], fds: [2: errPipe[1]])
+        close(errPipe[1])
+        #expect(child.wait(timeout: 10))
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = read(errPipe[0], &buf, buf.count)
+        close(errPipe[0])
+        let text = String(decoding: buf.prefix(max(0, n)), as: UTF8.self)
+        #expect(child.poll() != 0)
+        #expect(text.contains("firecracker"), "\(text)")
+    }
+}
