@@ -48,8 +48,11 @@ mapfile -t files < <(find "$reports/metrics" -name '*.json' -newer "$marker" | s
 rm -f "$marker"
 [ ${#files[@]} -gt 0 ] || { echo "[bench] the run wrote no metrics file" >&2; exit 5; }
 lgperf=.build/release/lgperf
-"$lgperf" report junit --events "$events" --output "$reports/junit/benchmark-$stamp.xml" "${files[@]/#/--metrics-file=}" >&2 || { echo "[bench] JUnit report failed" >&2; rc=${rc:-1}; }
-"$lgperf" report week --phase baseline >&2 || echo "[bench] weekly summary failed" >&2
+# The newest file per scope in reports/metrics is this run's.
+"$lgperf" report junit --events "$events" --metrics "$reports/metrics" --phase baseline \
+  --output "$reports/junit/benchmark-$stamp.xml" >&2 || { echo "[bench] JUnit report failed" >&2; rc=1; }
+"$lgperf" report week --phase baseline --metrics "$reports/metrics" --output-dir "$reports/summaries" >&2 \
+  || { echo "[bench] weekly summary failed" >&2; rc=1; }
 echo
 "$lgperf" table "${files[@]}"
 exit "$rc"

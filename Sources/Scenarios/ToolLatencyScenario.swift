@@ -1,0 +1,52 @@
+import Foundation
+import HostProbes
+import PerfMetrics
+import PerfStats
+import ToolCalls
+import VMFixtures
+
+/// Tool-call latency as the guide defines it (MCP client call_tool to result,
+/// tools executing inside the sandbox), with its breakdown, the "reuse the
+/// client" comparison and the transport comparison, as one metrics file.
+public enum ToolLatencyScenario {
+    public static func run(backend: any VMBackend, config: RunConfig, progress: (String) -> Void = { _ in }) async throws -> MetricsFile {
+        let load = ProcProbes.loadAverage1()
+        let lc = LatencyConfig(iterations: config.iterations, warmup: max(3, config.warmup))
+        progress("  tool latency: per tool, breakdown and client reuse through MCP (\(backend.kind.rawValue), \(backend.accelerator.rawValue))")
+        let (perTool, breakdown, reuse) = try await ToolLatency.withSandbox(backend) { vm in
+            (try await ToolLatency.perTool(sandbox: vm, config: lc),
+             try await ToolLatency.breakdown(sandbox: vm, config: lc),
+             try await ToolLatency.clientReuse(sandbox: vm, config: lc))
+        }
+        progress("  tool latency: host-only MCP echo, SDK stdio transport vs the project's descriptor transport")
+        let transports = try await ToolLatency.transportComparison(config: lc, probe: .echo)
+
+        var file = RunContext.newFile(
+            scope: "latency", phase: config.phase, backend: backend, iterations: config.iterations, warmup: lc.warmup, loadBefore: load,
+            notes: ["tool_latency_ms: MCP client callTool -> MCP server -> guest agent in the sandbox -> result, all five tools pooled (read_file, write_file, list_directory, search, execute_command), interleaved call by call.",
+                    "Breakdown series (mcp_echo_host_only_ms, agent_ping_ms, agent_read_file_ms, mcp_read_file_ms) were measured interleaved in one run."])
+        let pooled = perTool.flatMap(\.samplesMs), pooledWarm = perTool.flatMap(\.warmupMs)
+        file.add("tool_latency_ms", try MetricSeries(metric: .latency, unit: "ms", description: "MCP tool call round trip, five tools pooled",
+                                                     series: MeasuredSeries(warmup: pooledWarm, samples: pooled), judged: true))
+        for s in perTool {
+            file.add("tool_latency_\(s.name)_ms", try MetricSeries(metric: .latency, unit: "ms", description: "MCP \(s.name) round trip",
+                                                                  series: MeasuredSeries(warmup: s.warmupMs, samples: s.samplesMs), judged: true))
+        }
+        for s in [breakdown.mcpEcho, breakdown.agentPing, breakdown.agentReadFile, breakdown.mcpReadFile] {
+            file.add("\(s.name)_ms", try MetricSeries(metric: .latency, unit: "ms", description: "breakdown: \(s.name) (\(s.transport))",
+                                                      series: MeasuredSeries(warmup: s.warmupMs, samples: s.samplesMs), judged: false))
+        }
+        file.add("client_reuse_ms", try MetricSeries(metric: .latency, unit: "ms", description: "read_file, one client reused",
+                                                     series: MeasuredSeries(warmup: reuse.reuse.warmupMs, samples: reuse.reuse.samplesMs), judged: false))
+        file.add("client_new_per_call_ms", try MetricSeries(metric: .latency, unit: "ms", description: "read_file, new client (connect + initialize) per call",
+                                                            series: MeasuredSeries(warmup: reuse.newClient.warmupMs, samples: reuse.newClient.samplesMs), judged: false))
+        file.add("mcp_echo_sdk_stdio_ms", try MetricSeries(metric: .latency, unit: "ms", description: "host-only MCP echo over the SDK's StdioTransport",
+                                                           series: MeasuredSeries(warmup: transports.sdkStdio.warmupMs, samples: transports.sdkStdio.samplesMs), judged: false))
+        file.add("mcp_echo_fast_ms", try MetricSeries(metric: .latency, unit: "ms", description: "host-only MCP echo over the descriptor transport",
+                                                      series: MeasuredSeries(warmup: transports.fast.warmupMs, samples: transports.fast.samplesMs), judged: false))
+        let reuseRatio = try Summary(reuse.newClient.samplesMs).median / Summary(reuse.reuse.samplesMs).median
+        let transportRatio = try Summary(transports.sdkStdio.samplesMs).median / Summary(transports.fast.samplesMs).median
+        file.notes.append(String(format: "new client per call / reused client (medians): %.2fx; SDK stdio / descriptor transport, host-only echo (medians): %.1fx.", reuseRatio, transportRatio))
+        return file
+    }
+}
