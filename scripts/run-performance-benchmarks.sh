@@ -29,7 +29,8 @@ export LUMINAGUARD_REPORTS_DIR="$reports"
 mkdir -p "$reports/raw" "$reports/metrics" "$reports/junit" "$reports/summaries"
 
 echo "[bench] building (release) ..." >&2
-swift build -c release --build-tests >&2
+# -enable-testing: some unit tests use @testable imports; they are built (not run) here.
+swift build -c release --build-tests -Xswiftc -enable-testing >&2
 stamp=$(date -u +%Y%m%d_%H%M%S)
 marker="$reports/raw/.run-$stamp"
 touch "$marker"

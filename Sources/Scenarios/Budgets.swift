@@ -8,6 +8,8 @@ public struct Budget: Sendable {
     public let spawnP95Ms: Double
     public let memoryPSSMedianMB: Double
     public let harnessOverheadRatio: Double?
+    public let poolCheckoutP95Ms: Double?
+    public let restoreMedianMs: Double?
 
     public static func forBackend(_ backend: any VMBackend) throws -> Budget {
         let key = backend.kind == .process ? "process" : backend.accelerator.rawValue
@@ -21,6 +23,7 @@ public struct Budget: Sendable {
             throw ConfigError("\(path) has no complete '\(key)' budget")
         }
         return Budget(spawnMedianMs: sm, spawnP95Ms: sp, memoryPSSMedianMB: mm,
-                      harnessOverheadRatio: b["harness_overhead_ratio"] as? Double)
+                      harnessOverheadRatio: b["harness_overhead_ratio"] as? Double,
+                      poolCheckoutP95Ms: b["pool_checkout_p95_ms"] as? Double, restoreMedianMs: b["restore_median_ms"] as? Double)
     }
 }

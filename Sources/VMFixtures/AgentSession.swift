@@ -35,6 +35,16 @@ public final class AgentSession: @unchecked Sendable {
         self.hello = hello
     }
 
+    /// A session with a guest restored from a snapshot: its agent announced
+    /// itself before the snapshot was taken, so readiness is a ping answered.
+    public init(channel: LineChannel, restoredHello: AgentHello, requestTimeout: Double = 30) {
+        self.channel = channel
+        self.requestTimeout = requestTimeout
+        self.hello = restoredHello
+        // Ids continue above any the snapshotted session used.
+        nextID = 1 << 20
+    }
+
     /// Sends one request and waits for its response.
     public func call(_ op: AgentOp, _ args: [String: JSON] = [:], timeout: Double? = nil) throws -> JSON {
         try call(opName: op.rawValue, args, timeout: timeout)

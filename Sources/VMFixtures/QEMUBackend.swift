@@ -68,7 +68,7 @@ public struct QEMUBackend: VMBackend {
     /// Starts QEMU and waits for the agent. `afterStart` runs once QMP is up
     /// (used by snapshot restore to `cont` an incoming VM).
     public func spawn(_ options: SpawnOptions, extraArguments: [String], path: String,
-                      afterStart: ((QMPClient) throws -> Void)?) throws -> any SandboxVM {
+                      afterStart: ((QMPClient) throws -> Void)?, restoredHello: AgentHello? = nil) throws -> any SandboxVM {
         let t0 = Monotonic.nanos()
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
         let dir = try TempDirectory(prefix: "lgvm")
@@ -152,8 +152,9 @@ public struct QEMUBackend: VMBackend {
             do { try afterStart(try connectQMP()) } catch let e as VMError { throw fail(e.description, stderr: stderrText) }
         }
 
-        // 3. The agent announces itself once /init has started it.
-        switch UnixSocket.waitReadable(agentFD, watch: errPipe[0], watchOutput: &stderrText, deadline: deadline) {
+        // 3. The agent announces itself once /init has started it. A restored
+        // guest announced itself before its snapshot: it is asked directly.
+        switch restoredHello != nil ? .ready : UnixSocket.waitReadable(agentFD, watch: errPipe[0], watchOutput: &stderrText, deadline: deadline) {
         case .ready: break
         case .watchedClosed: throw fail("QEMU exited before the guest agent answered", stderr: stderrText)
         case .timedOut:
@@ -166,7 +167,11 @@ public struct QEMUBackend: VMBackend {
         let session: AgentSession
         let tHello: UInt64
         do {
-            session = try AgentSession(channel: channel, readyDeadline: deadline)
+            if let hello = restoredHello {
+                session = AgentSession(channel: channel, restoredHello: hello)
+            } else {
+                session = try AgentSession(channel: channel, readyDeadline: deadline)
+            }
             tHello = Monotonic.nanos()
             _ = try session.call(.ping, timeout: max(0.001, Double(deadline - min(deadline, tHello)) / 1e9))
         } catch {
@@ -179,8 +184,8 @@ public struct QEMUBackend: VMBackend {
         close(agentListen); close(qmpListen)
         let timings = SpawnTimings(requestToReadyNs: tReady - t0, requestToProcessNs: tProcess - t0,
                                    requestToHelloNs: tHello - t0,
-                                   guestKernelToInitMs: session.hello.uptimeAtStartMs,
-                                   guestKernelToAgentMs: session.hello.agentUptimeMs, path: path)
+                                   guestKernelToInitMs: restoredHello == nil ? session.hello.uptimeAtStartMs : nil,
+                                   guestKernelToAgentMs: restoredHello == nil ? session.hello.agentUptimeMs : nil, path: path)
         let vm = QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
                              accelerator: accelerator, timings: timings)
         vm.echoPort = echoPort

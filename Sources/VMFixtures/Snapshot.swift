@@ -1,0 +1,241 @@
+import Foundation
+import AgentProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a snapshot was made from. A snapshot is used only when every field
+/// matches the backend that would restore it.
+public struct SnapshotIdentity: Codable, Equatable, Sendable {
+    public var imageKey: String
+    public var qemuVersion: String
+    public var accelerator: String
+    public var memoryMB: Int
+    /// The QEMU command line's device and machine part (paths excluded).
+    public var machine: String
+
+    enum CodingKeys: String, CodingKey {
+        case imageKey = "image_key", qemuVersion = "qemu_version", accelerator, memoryMB = "memory_mb", machine
+    }
+
+    public static func of(_ backend: QEMUBackend, memoryMB: Int) -> SnapshotIdentity {
+        let args = backend.arguments(directory: "DIR", memoryMB: memoryMB)
+            .filter { !$0.hasPrefix(backend.image.kernel) && !$0.hasPrefix(backend.image.initramfs) }
+        return SnapshotIdentity(imageKey: backend.image.key, qemuVersion: QEMUVersion.of(backend.qemuPath),
+                                accelerator: backend.accelerator.rawValue, memoryMB: memoryMB, machine: args.joined(separator: " "))
+    }
+
+    /// The first field that differs, for the message.
+    public func mismatch(with other: SnapshotIdentity) -> String? {
+        if imageKey != other.imageKey { return "it was made from guest image \(imageKey), this run uses \(other.imageKey)" }
+        if qemuVersion != other.qemuVersion { return "it was made by \(qemuVersion), this run uses \(other.qemuVersion)" }
+        if accelerator != other.accelerator { return "it was made under \(accelerator), this run uses \(other.accelerator)" }
+        if memoryMB != other.memoryMB { return "it was made with \(memoryMB) MB of guest memory, this run uses \(other.memoryMB) MB" }
+        if machine != other.machine { return "it was made with a different QEMU machine or devices" }
+        return nil
+    }
+}
+
+enum QEMUVersion {
+    private static let cache = Once<String>()
+    static func of(_ path: String) -> String {
+        (try? cache.get {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: path)
+            p.arguments = ["--version"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let d = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: d, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "unknown"
+        }) ?? "unknown"
+    }
+}
+
+public struct SnapshotManifest: Codable, Equatable, Sendable {
+    public static let format = 1
+    public var format: Int
+    public var identity: SnapshotIdentity
+    public var created: Date
+    public var stateBytes: Int
+    public var stateSHA256: String
+    /// The agent's readiness announcement before the snapshot.
+    public var helloJSON: String
+    public var saveMs: Double
+
+    enum CodingKeys: String, CodingKey {
+        case format, identity, created
+        case stateBytes = "state_bytes", stateSHA256 = "state_sha256", helloJSON = "hello", saveMs = "save_ms"
+    }
+}
+
+/// A snapshot on disk whose contents were checked: restore it with `restore`.
+public struct Snapshot: Sendable {
+    public let directory: String
+    public let manifest: SnapshotManifest
+    public var statePath: String { directory + "/state.bin" }
+    public var age: TimeInterval { Date().timeIntervalSince(manifest.created) }
+    /// (size, mtime, inode) when the contents were last hashed: a cheap check
+    /// before each restore that the file is still the verified one.
+    let fingerprint: FileFingerprint
+
+    public var hello: AgentHello {
+        (try? JSON.parse(manifest.helloJSON)).flatMap(AgentHello.init)
+            ?? AgentHello(uptimeAtStartMs: 0, agentUptimeMs: 0, pid: 1, mode: "vm", version: "?", isolation: [], workspace: "/workspace")
+    }
+}
+
+struct FileFingerprint: Equatable, Sendable {
+    let size: Int64, mtime: Int, mtimeNs: Int, inode: UInt64
+    static func of(_ path: String) -> FileFingerprint? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return FileFingerprint(size: Int64(st.st_size), mtime: st.st_mtim.tv_sec, mtimeNs: st.st_mtim.tv_nsec, inode: UInt64(st.st_ino))
+    }
+}
+
+public enum SnapshotError: Error, CustomStringConvertible, Equatable {
+    case missing(String)
+    case corrupt(String)
+    case mismatched(String)
+    case stale(String)
+
+    public var description: String {
+        switch self {
+        case .missing(let s): return "no snapshot: \(s)"
+        case .corrupt(let s): return "snapshot is corrupt: \(s)"
+        case .mismatched(let s): return "snapshot does not match this run: \(s)"
+        case .stale(let s): return "snapshot is stale: \(s)"
+        }
+    }
+}
+
+/// Snapshots of a booted, agent-ready guest (QEMU: stop + migrate to a file;
+/// restore with -incoming + cont), stored under LUMINAGUARD_SNAPSHOT_PATH.
+public struct SnapshotStore: Sendable {
+    public let root: String
+    public let backend: QEMUBackend
+    public let memoryMB: Int
+
+    public init(root: String, backend: QEMUBackend, memoryMB: Int = 128) {
+        self.root = root; self.backend = backend; self.memoryMB = memoryMB
+    }
+
+    public var identity: SnapshotIdentity { .of(backend, memoryMB: memoryMB) }
+    /// One slot per image, accelerator and memory size.
+    public var directory: String { "\(root)/\(backend.image.key)-\(backend.accelerator.rawValue)-\(memoryMB)m" }
+
+    /// Loads and checks the snapshot: manifest readable, made from this image,
+    /// QEMU and machine, state file of the recorded size and SHA-256, and not
+    /// older than `maxAge`. Any failure says which.
+    public func load(maxAge: TimeInterval? = nil) throws -> Snapshot {
+        let manifestPath = directory + "/snapshot.json"
+        guard let data = FileManager.default.contents(atPath: manifestPath) else { throw SnapshotError.missing(manifestPath) }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let m: SnapshotManifest
+        do { m = try decoder.decode(SnapshotManifest.self, from: data) } catch {
+            throw SnapshotError.corrupt("\(manifestPath) is unreadable: \(error)")
+        }
+        guard m.format == SnapshotManifest.format else { throw SnapshotError.mismatched("format \(m.format), expected \(SnapshotManifest.format)") }
+        if let why = m.identity.mismatch(with: identity) { throw SnapshotError.mismatched(why) }
+        let state = directory + "/state.bin"
+        guard let before = FileFingerprint.of(state) else { throw SnapshotError.corrupt("\(state) is missing") }
+        guard before.size == m.stateBytes else {
+            throw SnapshotError.corrupt("\(state) has \(before.size) bytes, the manifest says \(m.stateBytes) (truncated?)")
+        }
+        let hash = try Self.sha256(state)
+        guard hash == m.stateSHA256 else { throw SnapshotError.corrupt("\(state) does not match its recorded SHA-256") }
+        if let maxAge, Date().timeIntervalSince(m.created) > maxAge {
+            throw SnapshotError.stale("made \(Int(Date().timeIntervalSince(m.created))) s ago, refresh interval \(Int(maxAge)) s")
+        }
+        return Snapshot(directory: directory, manifest: m, fingerprint: before)
+    }
+
+    /// Boots a guest cold, waits for its agent, saves it, and installs the
+    /// snapshot atomically (a new directory renamed over the old one).
+    @discardableResult
+    public func create(readyTimeout: Double = EnvironmentSettings.readyTimeout) throws -> Snapshot {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let staging = "\(directory).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        var installed = false
+        defer { if !installed { try? FileManager.default.removeItem(atPath: staging) } }
+        let vm = try backend.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB))
+        defer { vm.shutdown() }
+        guard let q = vm as? QEMUSandbox, let qmp = q.qmp else { throw VMError("the VM has no QMP channel to save it through") }
+        let state = staging + "/state.bin"
+        let t0 = Monotonic.nanos()
+        try qmp.execute("stop")
+        try qmp.execute("migrate", ["uri": .string("exec:cat > '\(state)'")])
+        let deadline = Monotonic.nanos() + 120_000_000_000
+        while true {
+            let status = try qmp.execute("query-migrate")["status"]?.string ?? "none"
+            if status == "completed" { break }
+            if status == "failed" || status == "cancelled" { throw VMError("saving the snapshot failed (migration \(status))") }
+            guard Monotonic.nanos() < deadline else { throw VMError("saving the snapshot did not finish within 120 s") }
+            usleep(2000)
+        }
+        let saveMs = Double(Monotonic.nanos() - t0) / 1e6
+        let size = (try FileManager.default.attributesOfItem(atPath: state)[.size] as? Int) ?? 0
+        guard size > 0 else { throw VMError("the snapshot state file is empty") }
+        let manifest = SnapshotManifest(format: SnapshotManifest.format, identity: identity, created: Date(), stateBytes: size,
+                                        stateSHA256: try Self.sha256(state), helloJSON: vm.session.hello.json.serialized(), saveMs: saveMs)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(manifest).write(to: URL(fileURLWithPath: staging + "/snapshot.json"), options: .atomic)
+        // Swap in: the old slot (if any) moves aside, then goes.
+        let old = "\(directory).old-\(getpid())"
+        if FileManager.default.fileExists(atPath: directory) { try FileManager.default.moveItem(atPath: directory, toPath: old) }
+        try FileManager.default.moveItem(atPath: staging, toPath: directory)
+        installed = true
+        try? FileManager.default.removeItem(atPath: old)
+        guard let fp = FileFingerprint.of(directory + "/state.bin") else { throw VMError("the snapshot vanished after saving") }
+        return Snapshot(directory: directory, manifest: manifest, fingerprint: fp)
+    }
+
+    /// The usable snapshot: loaded if valid, else (re)built, saying why.
+    public func loadOrCreate(maxAge: TimeInterval?, log: (String) -> Void = { _ in }) throws -> (Snapshot, rebuilt: String?) {
+        do { return (try load(maxAge: maxAge), nil) } catch let e as SnapshotError {
+            log("[pool] \(e); building a new snapshot")
+            return (try create(), e.description)
+        }
+    }
+
+    /// Restores a new VM from `snapshot`: ready when its agent answers a ping.
+    public func restore(_ snapshot: Snapshot, readyTimeout: Double = EnvironmentSettings.readyTimeout) throws -> any SandboxVM {
+        // Cheap check that the file is still the one whose hash was verified.
+        guard FileFingerprint.of(snapshot.statePath) == snapshot.fingerprint else {
+            throw SnapshotError.corrupt("\(snapshot.statePath) changed since it was verified")
+        }
+        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB)
+        return try backend.spawn(options, extraArguments: ["-incoming", "exec:cat '\(snapshot.statePath)'"], path: "restore",
+                                 afterStart: { qmp in
+                                     // The guest was paused when saved: resume it once the state is in.
+                                     let deadline = Monotonic.nanos() + UInt64(readyTimeout * 1e9)
+                                     while try qmp.execute("query-status")["status"]?.string == "inmigrate" {
+                                         guard Monotonic.nanos() < deadline else { throw VMError("loading the snapshot did not finish") }
+                                         usleep(500)
+                                     }
+                                     try qmp.execute("cont")
+                                 }, restoredHello: snapshot.hello)
+    }
+
+    static func sha256(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let hash = String(decoding: d, as: UTF8.self).split(separator: " ").first else {
+            throw SnapshotError.corrupt("cannot hash \(path)")
+        }
+        return String(hash)
+    }
+}
