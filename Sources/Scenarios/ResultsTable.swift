@@ -4,7 +4,7 @@ import PerfMetrics
 /// The main job's console table: one row per series, labelled with its backend.
 public enum ResultsTable {
     public static func render(_ files: [MetricsFile]) -> String {
-        var rows: [[String]] = [["Metric", "Median", "P95", "P99", "Target", "Grade", "Status", "Backend"]]
+        var rows: [[String]] = [["Scope", "Metric", "Median", "P95", "P99", "Target", "Grade", "Status", "Backend"]]
         for f in files {
             let backend = "\(f.labels.backend)/\(f.labels.accelerator)"
             for (name, s) in f.series {
@@ -14,7 +14,7 @@ public enum ResultsTable {
                 case false?: status = f.labels.caveat != nil ? "below target (\(shortCaveat(f.labels)))" : "below target"
                 case nil: status = "info"
                 }
-                rows.append([name, fmt(s.median, s.unit), fmt(s.p95, s.unit), fmt(s.p99, s.unit), s.target ?? "-",
+                rows.append(["\(f.scope)/\(f.phase.rawValue)", name, fmt(s.median, s.unit), fmt(s.p95, s.unit), fmt(s.p99, s.unit), s.target ?? "-",
                              s.grade?.rawValue ?? "-", status, backend])
             }
         }
