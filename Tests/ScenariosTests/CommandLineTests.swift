@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import AgentProtocol
+import HostProbes
+import Scenarios
+import VMFixtures
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `lgperf` binary as a user runs it: bad input exits non-zero with a
+/// clear message, and Ctrl-C ends every VM the run started.
+@Suite(.serialized) struct CommandLineTests {
+    struct Outcome { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ args: [String], env: [String: String] = [:], timeout: Double = 120) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try Startup.lgperfPath())
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Outcome(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test(arguments: [
+        (["run", "--quick"], ["ITERATIONS": "0"], "ITERATIONS=0 is out of range"),
+        (["run", "--quick"], ["ITERATIONS": "abc"], "ITERATIONS=abc is not a whole number"),
+        (["run", "--quick", "--backend", "hyperv"], [:], "unknown backend 'hyperv'"),
+        (["pool", "warmup"], ["LUMINAGUARD_POOL_SIZE": "21"], "LUMINAGUARD_POOL_SIZE=21 is out of range"),
+        (["pool", "warmup"], ["LUMINAGUARD_POOL_SIZE": "0"], "LUMINAGUARD_POOL_SIZE=0 is out of range"),
+    ])
+    func badInputExitsNonZeroNamingTheProblem(args: [String], env: [String: String], message: String) throws {
+        let r = try Self.run(args, env: env)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(message), "stderr: \(r.stderr)")
+    }
+
+    @Test func aCorruptMetricsFileIsRejected() throws {
+        let dir = try TempDirectory(prefix: "lgcli")
+        defer { dir.remove() }
+        let bad = dir.path + "/spawn_baseline_20260101_000000.json"
+        try #"{"timestamp": "2026-01-01T00:00:00Z", "iterations": 3, "spawn_time_ms": {"median": 1"#.write(toFile: bad, atomically: true, encoding: .utf8)
+        let r = try Self.run(["check", bad])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains(bad) && r.stderr.contains("not valid JSON"))
+    }
+
+    @Test func forcedKVMWhereItCannotRunIsAnError() throws {
+        guard !KVMStatus.detect().usable else { return }  // on a KVM host this is not bad input
+        let r = try Self.run(["run", "--quick"], env: ["LUMINAGUARD_ACCEL": "kvm"])
+        #expect(r.status != 0 && r.stderr.contains("LUMINAGUARD_ACCEL=kvm"))
+    }
+
+    /// Ctrl-C while VMs are running: exit 130, no VMM left, no VM directory left.
+    @Test(arguments: [["run", "--quick", "--backend", "qemu"], ["pool", "warmup"]])
+    func ctrlCEndsEveryVM(args: [String]) throws {
+        let runDir = try TempDirectory(prefix: "lgint")
+        defer { runDir.remove() }
+        let snapDir = try TempDirectory(prefix: "lgintsnap")
+        defer { snapDir.remove() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try Startup.lgperfPath())
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(
+            ["LUMINAGUARD_RUN_DIR": runDir.path, "LUMINAGUARD_REPORTS_DIR": runDir.path + "/reports",
+             "LUMINAGUARD_SNAPSHOT_PATH": snapDir.path, "LUMINAGUARD_POOL_SIZE": "3"]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Wait until the run has a VM up (a QEMU child exists), then interrupt it.
+        let deadline = Monotonic.nanos() + 120_000_000_000
+        var vmm: [Int32] = []
+        while vmm.isEmpty && Monotonic.nanos() < deadline && p.isRunning {
+            vmm = ProcProbes.descendants(of: p.processIdentifier).filter {
+                ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu-system")
+            }
+            usleep(20_000)
+        }
+        try #require(!vmm.isEmpty, "the run never started a VM")
+        usleep(300_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        for pid in vmm { #expect(kill(pid, 0) != 0, "QEMU \(pid) outlived the interrupted run") }
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path).filter { $0.hasPrefix("lgvm") }) ?? []
+        #expect(leftovers.isEmpty, "VM directories left: \(leftovers)")
+    }
+}
