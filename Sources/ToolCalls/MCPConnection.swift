@@ -42,30 +42,10 @@ public final class InProcessMCP: Sendable {
         switch transport {
         case .fast:
             let (clientSide, serverSide) = try DescriptorTransport.socketPair()
-            let server = try await tools.serve(on: serverSide)
-            do {
-                let initialized = try await client.connect(transport: clientSide)
-                return InProcessMCP(client: client, server: server, transport: transport, initializeResult: initialized) {
-                    await client.disconnect()
-                    await server.stop()
-                }
-            } catch {
-                await client.disconnect(); await server.stop()
-                throw error
-            }
+            return try await pair(client, tools, clientSide, serverSide, transport)
         case .sdkInMemory:
             let (clientSide, serverSide) = await InMemoryTransport.createConnectedPair()
-            let server = try await tools.serve(on: serverSide)
-            do {
-                let initialized = try await client.connect(transport: clientSide)
-                return InProcessMCP(client: client, server: server, transport: transport, initializeResult: initialized) {
-                    await client.disconnect()
-                    await server.stop()
-                }
-            } catch {
-                await client.disconnect(); await server.stop()
-                throw error
-            }
+            return try await pair(client, tools, clientSide, serverSide, transport)
         case .sdkStdio:
             let (a, b) = try makeSocketPair()
             let clientSide = StdioTransport(input: FileDescriptor(rawValue: a), output: FileDescriptor(rawValue: a))
@@ -89,6 +69,23 @@ public final class InProcessMCP: Sendable {
                 await teardown()
                 throw error
             }
+        }
+    }
+
+    /// Serves `tools` on one end and connects `client` on the other; both are
+    /// torn down if the handshake fails.
+    private static func pair(_ client: Client, _ tools: SandboxToolServer, _ clientSide: any Transport, _ serverSide: any Transport,
+                             _ transport: MCPTransportKind) async throws -> InProcessMCP {
+        let server = try await tools.serve(on: serverSide)
+        do {
+            let initialized = try await client.connect(transport: clientSide)
+            return InProcessMCP(client: client, server: server, transport: transport, initializeResult: initialized) {
+                await client.disconnect()
+                await server.stop()
+            }
+        } catch {
+            await client.disconnect(); await server.stop()
+            throw error
         }
     }
 
