@@ -13,14 +13,18 @@ public struct ProcessBackend: VMBackend {
     public let accelerator = Accelerator.none
     public let agentPath: String
 
-    public init(agentPath: String? = nil) throws {
+    /// Where each agent's workspace goes (default: LUMINAGUARD_RUN_DIR or /tmp).
+    public var runDirectory: String?
+
+    public init(agentPath: String? = nil, runDirectory: String? = nil) throws {
         self.agentPath = try agentPath ?? AgentBinary.locate()
+        self.runDirectory = runDirectory
     }
 
     public func spawn(_ options: SpawnOptions) throws -> any SandboxVM {
         let t0 = Monotonic.nanos()
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
-        let workspace = try TempDirectory(prefix: "lg-proc")
+        let workspace = try TempDirectory(prefix: "lg-proc", base: runDirectory)
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw VMError("socketpair failed: \(String(cString: strerror(errno)))")
@@ -127,9 +131,10 @@ public final class TempDirectory: @unchecked Sendable {
     private var cleanupToken: Int?
     private let lock = NSLock()
 
-    public init(prefix: String) throws {
+    /// In `base`, else LUMINAGUARD_RUN_DIR, else /tmp.
+    public init(prefix: String, base: String? = nil) throws {
         // Short base path: Unix socket paths are limited to 107 bytes.
-        let base = ProcessInfo.processInfo.environment["LUMINAGUARD_RUN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let base = base ?? ProcessInfo.processInfo.environment["LUMINAGUARD_RUN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         // The owner's pid in the name tells whose directory it is.
         var template = Array("\(base)/\(prefix)-\(getpid()).XXXXXX".utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {

@@ -12,6 +12,8 @@ public struct QEMUBackend: VMBackend {
     public let accelerator: Accelerator
     public let image: GuestImage
     public let qemuPath: String
+    /// Where each VM's sockets and console go (default: LUMINAGUARD_RUN_DIR or /tmp).
+    public var runDirectory: String?
 
     public init(image: GuestImage, accelerator: Accelerator, qemuPath: String? = nil) throws {
         guard let q = qemuPath ?? ChildProcess.which("qemu-system-x86_64") else {
@@ -71,7 +73,7 @@ public struct QEMUBackend: VMBackend {
                       afterStart: ((QMPClient) throws -> Void)?, restoredHello: AgentHello? = nil) throws -> any SandboxVM {
         let t0 = Monotonic.nanos()
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
-        let dir = try TempDirectory(prefix: "lgvm")
+        let dir = try TempDirectory(prefix: "lgvm", base: runDirectory)
         var fdsToClose: [Int32] = []
         var child: ChildProcess?
         func fail(_ problem: String, stderr: [UInt8] = [], fix: String? = nil) -> VMError {

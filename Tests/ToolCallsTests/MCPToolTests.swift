@@ -247,11 +247,19 @@ final class RawPeer: @unchecked Sendable {
     init(fd: Int32) { channel = LineChannel(readFD: fd, writeFD: fd) }
     func send(_ line: String) throws { try channel.send(line) }
     /// The response with this id (notifications and other ids are skipped).
-    func response(id: Int, timeout: Double = 10) throws -> JSON {
-        let deadline = Monotonic.nanos() + UInt64(timeout * 1e9)
-        while true {
-            let j = try channel.readJSON(deadline: deadline)
-            if j["id"]?.int == id { return j }
+    /// The wait blocks a Dispatch thread, not one of the few cooperative
+    /// threads the server under test needs to answer.
+    func response(id: Int, timeout: Double = 10) async throws -> JSON {
+        try await withCheckedThrowingContinuation { (k: CheckedContinuation<JSON, Error>) in
+            DispatchQueue.global().async {
+                k.resume(with: Result {
+                    let deadline = Monotonic.nanos() + UInt64(timeout * 1e9)
+                    while true {
+                        let j = try self.channel.readJSON(deadline: deadline)
+                        if j["id"]?.int == id { return j }
+                    }
+                })
+            }
         }
     }
 }
@@ -266,30 +274,30 @@ final class RawPeer: @unchecked Sendable {
         let server = try await SandboxToolServer(sandbox: vm).serve(on: DescriptorTransport(readFD: b, writeFD: b, closesDescriptors: true))
         let peer = RawPeer(fd: a)
         try peer.send(Self.initialize)
-        let ini = try peer.response(id: 1)
+        let ini = try await peer.response(id: 1)
         #expect(ini["result"]?["protocolVersion"]?.string == "2025-06-18")
         #expect(ini["result"]?["capabilities"]?["tools"] != nil)
         try peer.send(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         try peer.send(#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
-        #expect(try peer.response(id: 2)["result"]?["tools"]?.array?.count == 5)
+        #expect(try await peer.response(id: 2)["result"]?["tools"]?.array?.count == 5)
         try peer.send(#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_directory","arguments":{}}}"#)
-        let listed = try peer.response(id: 3)
+        let listed = try await peer.response(id: 3)
         #expect(listed["result"]?["content"]?.array?.first?["type"]?.string == "text")
         #expect(listed["result"]?["isError"] == nil || listed["result"]?["isError"] == .bool(false))
         // `arguments` that is not an object: the SDK refuses the request itself.
         try peer.send(#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"read_file","arguments":"notes.txt"}}"#)
-        let bad = try peer.response(id: 4)
+        let bad = try await peer.response(id: 4)
         #expect(bad["error"]?["code"]?.int != nil)
         #expect(bad["result"] == nil)
         // No params at all.
         try peer.send(#"{"jsonrpc":"2.0","id":5,"method":"tools/call"}"#)
-        #expect(try peer.response(id: 5)["error"] != nil)
+        #expect(try await peer.response(id: 5)["error"] != nil)
         // An unknown method.
         try peer.send(#"{"jsonrpc":"2.0","id":6,"method":"tools/destroy","params":{}}"#)
-        #expect(try peer.response(id: 6)["error"]?["code"]?.int == -32601)
+        #expect(try await peer.response(id: 6)["error"]?["code"]?.int == -32601)
         // Still serving after all that.
         try peer.send(#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#)
-        #expect(try peer.response(id: 7)["result"] == .object([:]))
+        #expect(try await peer.response(id: 7)["result"] == .object([:]))
         peer.channel.close()
         await server.stop()
     }

@@ -12,25 +12,30 @@ import Glibc
 /// or temporary directory is left behind.
 @Suite(.serialized) struct QEMULifecycleTests {
     let backend: QEMUBackend
+    /// This test's own run directory, so that VMs of suites running alongside
+    /// are not counted as its leftovers.
+    let runDir: TempDirectory
 
     init() throws {
-        backend = try BackendChoice.qemu()
+        runDir = try TempDirectory(prefix: "lglife")
+        var b = try BackendChoice.qemu()
+        b.runDirectory = runDir.path
+        backend = b
     }
 
-    static func qemuChildren() -> [Int32] {
-        ProcProbes.descendants(of: getpid()).filter {
-            ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu-system")
+    /// QEMU processes started by this test (their sockets are in its run directory).
+    func qemuChildren() -> [Int32] {
+        ProcProbes.descendants(of: getpid()).filter { pid in
+            let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return cmd.hasPrefix("/") && cmd.contains("qemu-system") && cmd.contains(runDir.path + "/")
         }
     }
 
-    static func vmDirectories() -> Set<String> {
-        Set(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("lgvm-\(getpid()).") })
-    }
-
-    func expectClean(before: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(Self.qemuChildren().isEmpty, "QEMU left running", sourceLocation: sourceLocation)
-        #expect(Self.vmDirectories().subtracting(before).isEmpty, "VM directory left behind", sourceLocation: sourceLocation)
-        #expect(ProcessRegistry.shared.live.isEmpty, sourceLocation: sourceLocation)
+    func expectClean(sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(qemuChildren().isEmpty, "QEMU left running", sourceLocation: sourceLocation)
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path)) ?? []
+        #expect(left.isEmpty, "VM directory left behind: \(left)", sourceLocation: sourceLocation)
+        runDir.remove()
     }
 
     /// The project's initramfs with /init replaced by `script`.
@@ -52,10 +57,10 @@ import Glibc
     }
 
     @Test func aGuestWhoseAgentNeverAnswersFailsWithinItsTimeout() throws {
-        let before = Self.vmDirectories()
         let (image, tmp) = try initramfs(withInit: "#!/bin/sh\necho 'no agent today'\nexec /bin/sleep 3600\n")
         defer { tmp.remove() }
-        let silent = try QEMUBackend(image: image, accelerator: backend.accelerator)
+        var silent = try QEMUBackend(image: image, accelerator: backend.accelerator)
+        silent.runDirectory = runDir.path
         let t0 = Monotonic.nanos()
         #expect { try silent.spawn(SpawnOptions(readyTimeout: 3)) } throws: { error in
             let text = "\(error)"
@@ -63,16 +68,15 @@ import Glibc
         }
         let waited = Double(Monotonic.nanos() - t0) / 1e9
         #expect(waited >= 3 && waited < 6, "gave up after \(waited) s for a 3 s timeout")
-        expectClean(before: before)
+        expectClean()
     }
 
     @Test func killingQEMUDuringBootFailsTheSpawnPromptly() throws {
-        let before = Self.vmDirectories()
         let killer = Thread {
             // Kill as soon as QEMU exists, while the guest is still booting.
             let start = Monotonic.nanos()
             while Monotonic.nanos() - start < 5_000_000_000 {
-                if let q = Self.qemuChildren().first { usleep(200_000); kill(q, SIGKILL); return }
+                if let q = self.qemuChildren().first { usleep(200_000); kill(q, SIGKILL); return }
                 usleep(5_000)
             }
         }
@@ -80,11 +84,10 @@ import Glibc
         let t0 = Monotonic.nanos()
         #expect { try backend.spawn(SpawnOptions(readyTimeout: 20)) } throws: { "\($0)".contains("QEMU exited") }
         #expect(Double(Monotonic.nanos() - t0) / 1e9 < 3, "the spawn noticed the dead VMM late")
-        expectClean(before: before)
+        expectClean()
     }
 
     @Test func killingTheVMDuringAToolCallFailsTheCallPromptly() throws {
-        let before = Self.vmDirectories()
         let vm = try backend.spawn(SpawnOptions())
         let pid = vm.pid
         let killer = Thread { usleep(300_000); kill(pid, SIGKILL) }
@@ -99,18 +102,17 @@ import Glibc
         #expect(!vm.isRunning)
         vm.shutdown()
         vm.shutdown()  // idempotent
-        expectClean(before: before)
+        expectClean()
     }
 
     @Test func aReadyVMAnswersAndShutsDownCleanly() throws {
-        let before = Self.vmDirectories()
         let vm = try backend.spawn(SpawnOptions())
         #expect(vm.backend == .qemu && vm.accelerator == backend.accelerator)
         #expect(vm.session.hello.mode == "vm" && vm.session.hello.pid == 1)
         #expect(vm.timings.requestToReadyNs > vm.timings.requestToHelloNs)
         #expect(try vm.session.call(.executeCommand, ["command": .string("uname -r")])["stdout"]?.string?.hasPrefix("6.1") == true)
         vm.shutdown()
-        expectClean(before: before)
+        expectClean()
     }
 
     @Test func badImagesAreRejectedBeforeBoot() throws {
@@ -133,14 +135,14 @@ import Glibc
     }
 
     @Test func aKernelQEMURefusesIsReportedWithQEMUsOwnWords() throws {
-        let before = Self.vmDirectories()
         let tmp = try TempDirectory(prefix: "lgbad")
         defer { tmp.remove() }
         // Passes the ELF magic check, but is no kernel.
         let fake = tmp.path + "/vmlinux"
         try Data([0x7F, 0x45, 0x4C, 0x46] + [UInt8](repeating: 0, count: 60)).write(to: URL(fileURLWithPath: fake))
-        let bad = try QEMUBackend(image: GuestImage(kernel: fake, initramfs: backend.image.initramfs, key: "t"), accelerator: backend.accelerator)
+        var bad = try QEMUBackend(image: GuestImage(kernel: fake, initramfs: backend.image.initramfs, key: "t"), accelerator: backend.accelerator)
+        bad.runDirectory = runDir.path
         #expect { try bad.spawn(SpawnOptions(readyTimeout: 10)) } throws: { "\($0)".contains("QEMU said:") }
-        expectClean(before: before)
+        expectClean()
     }
 }

@@ -19,12 +19,29 @@ enum Fixture {
         if ProcessInfo.processInfo.environment["LUMINAGUARD_REQUIRE_VM"] == "1" && b.kind == .process {
             throw VMError("LUMINAGUARD_REQUIRE_VM=1 but only the process backend is available")
         }
+        if var q = b as? QEMUBackend { q.runDirectory = runDirectory; return q }
+        if b.kind == .process { return try processBackend() }
         return b
     }
 
     static func qemu() throws -> QEMUBackend {
-        try BackendChoice.qemu()
+        var q = try BackendChoice.qemu()
+        q.runDirectory = runDirectory
+        return q
     }
+
+    static func processBackend() throws -> ProcessBackend {
+        try ProcessBackend(runDirectory: runDirectory)
+    }
+
+    /// The validation suites' own run directory: their VMs' sockets and
+    /// workspaces live here, which tells their processes from those of other
+    /// suites running in the same `swift test` process.
+    nonisolated(unsafe) static let runDirectory: String = {
+        let path = "/tmp/lgval-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
 
     /// Quick mode unless ITERATIONS is set: a test run is a check, the main
     /// job is the measurement.
@@ -35,11 +52,11 @@ enum Fixture {
 
     static func log(_ s: String) { print(s) }
 
-    /// VMM processes that are children of this test process.
+    /// VMM (or agent) processes started by the validation suites.
     static func vmmChildren() -> [Int32] {
         ProcProbes.descendants(of: getpid()).filter { pid in
-            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
-            return comm.hasPrefix("qemu-system") || comm.hasPrefix("firecracker") || comm.hasPrefix("lg-guest-agent")
+            let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return cmd.contains(runDirectory + "/")
         }
     }
 

@@ -54,7 +54,7 @@ struct `Scale: 5-10 concurrent sandboxes [tag:scale]` {
 @Suite(.tags(.exhaustion))
 struct `Exhaustion: 100+ sandboxes and admission control [tag:exhaustion]` {
     @Test func `120 agent processes at once all answer`() throws {
-        let backend = try ProcessBackend()
+        let backend = try Fixture.processBackend()
         let n = 120
         let load = ProcProbes.loadAverage1()
         let r = Concurrency.spawn(backend: backend, count: n, parallel: 16)

@@ -35,7 +35,7 @@ struct `VM spawn [tag:spawn] [tag:baseline]` {
     }
 
     @Test func `process backend numbers say process`() throws {
-        let backend = try ProcessBackend()
+        let backend = try Fixture.processBackend()
         let config = RunConfig(iterations: 5, warmup: 1, quick: true)
         let boots = try BootSeries.run(backend: backend, config: config)
         Fixture.expectNoVMLeft()
