@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+@testable import VMFixtures
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct OrphanReaperTests {
+    /// A pid that has just exited (reused only after the pid space wraps).
+    static func deadPID() throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        return p.processIdentifier
+    }
+
+    @Test func aVMLeftByAKilledHarnessIsEndedAndItsDirectoryRemoved() throws {
+        let base = try TempDirectory(prefix: "lgreap")
+        defer { base.remove() }
+        let dir = base.path + "/lgvm-\(try Self.deadPID()).abcdef"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // A real QEMU using the directory (paused with -S: nothing needs to boot).
+        let qemu = try ChildProcess(executable: "qemu-system-x86_64",
+                                    arguments: ["-M", "microvm", "-S", "-display", "none", "-nodefaults", "-serial", "file:\(dir)/console.log"])
+        defer { qemu.killNow() }
+        // Ours (live owner) is left alone.
+        let mine = base.path + "/lgvm-\(getpid()).mine00"
+        try FileManager.default.createDirectory(atPath: mine, withIntermediateDirectories: true)
+        // Wait until QEMU has its command line in /proc.
+        for _ in 0..<200 where ((try? String(contentsOfFile: "/proc/\(qemu.pid)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu") == false { usleep(5000) }
+        let r = OrphanReaper.reap(in: base.path)
+        #expect(r.processes == [qemu.pid])
+        #expect(r.directories == [dir])
+        #expect(qemu.wait(timeout: 5), "the orphaned QEMU was not ended")
+        #expect(!FileManager.default.fileExists(atPath: dir))
+        #expect(FileManager.default.fileExists(atPath: mine))
+    }
+
+    @Test func nothingToReapIsANoOp() throws {
+        let base = try TempDirectory(prefix: "lgreap")
+        defer { base.remove() }
+        #expect(OrphanReaper.reap(in: base.path) == OrphanReaper.Reaped(directories: [], processes: []))
+    }
+}
