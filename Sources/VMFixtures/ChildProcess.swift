@@ -200,6 +200,14 @@ public final class ProcessRegistry: @unchecked Sendable {
         for w in work { w() }
     }
 
+    private var interruptedBy: Int32?
+
+    func markInterrupted(by sig: Int32) { lock.lock(); interruptedBy = sig; lock.unlock() }
+
+    /// The signal that interrupted the harness, if one did: work failing
+    /// because its VMs were just ended should exit with 128 + signal too.
+    public var interruptSignal: Int32? { lock.lock(); defer { lock.unlock() }; return interruptedBy }
+
     /// Ends every child on SIGINT, SIGTERM and SIGHUP, then exits with
     /// 128 + signal. Call once from a command-line entry point.
     public func installSignalHandlers(onSignal: (@Sendable (Int32) -> Void)? = nil) {
@@ -209,6 +217,7 @@ public final class ProcessRegistry: @unchecked Sendable {
             Glibc.signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
+                ProcessRegistry.shared.markInterrupted(by: sig)
                 onSignal?(sig)
                 ProcessRegistry.shared.killAll()
                 exit(128 + sig)
