@@ -128,7 +128,8 @@ public struct FirecrackerBackend: VMBackend {
             let timings = SpawnTimings(requestToReadyNs: Monotonic.nanos() - t0, requestToProcessNs: tProcess - t0,
                                        requestToHelloNs: tHello - t0, guestKernelToInitMs: session.hello.uptimeAtStartMs,
                                        guestKernelToAgentMs: session.hello.agentUptimeMs, path: "cold")
-            return FirecrackerSandbox(child: child, session: session, directory: dir, timings: timings)
+            return ChildSandbox(backend: .firecracker, accelerator: .kvm, child: child, session: session,
+                                directory: dir, timings: timings, grace: 0)
         } catch {
             child.killNow()
             dir.remove()
@@ -153,24 +154,4 @@ public struct FirecrackerBackend: VMBackend {
             throw VMError("Firecracker rejected \(r.method) \(r.path): \(status) \(fault)")
         }
     }
-}
-
-final class FirecrackerSandbox: SandboxVM, @unchecked Sendable {
-    let id: String
-    let backend = BackendKind.firecracker
-    let accelerator = Accelerator.kvm
-    let child: ChildProcess
-    let session: AgentSession
-    let directory: TempDirectory
-    let timings: SpawnTimings
-
-    init(child: ChildProcess, session: AgentSession, directory: TempDirectory, timings: SpawnTimings) {
-        self.child = child; self.session = session; self.directory = directory; self.timings = timings
-        id = (directory.path as NSString).lastPathComponent
-    }
-    var pid: Int32 { child.pid }
-    var isRunning: Bool { child.isRunning }
-    func shutdown() { child.killNow(); session.channel.close(); directory.remove() }
-    func kill() { child.killNow() }
-    deinit { shutdown() }
 }

@@ -49,7 +49,8 @@ public struct ProcessBackend: VMBackend {
             let timings = SpawnTimings(requestToReadyNs: tReady - t0, requestToProcessNs: tProcess - t0,
                                        requestToHelloNs: tHello - t0, guestKernelToInitMs: nil,
                                        guestKernelToAgentMs: nil, path: "cold")
-            return ProcessSandbox(child: child, session: session, workspace: workspace, timings: timings)
+            return ChildSandbox(backend: .process, accelerator: .none, child: child, session: session,
+                                directory: workspace, timings: timings, grace: 1)
         } catch {
             child.killNow()
             workspace.remove()
@@ -58,26 +59,33 @@ public struct ProcessBackend: VMBackend {
     }
 }
 
-final class ProcessSandbox: SandboxVM, @unchecked Sendable {
-    let id = UUID().uuidString.prefix(8).lowercased()
-    let backend = BackendKind.process
-    let accelerator = Accelerator.none
+/// A sandbox that is one child process (the agent itself, or a VMM that
+/// needs no separate control channel) with its private directory.
+final class ChildSandbox: SandboxVM, @unchecked Sendable {
+    let id: String
+    let backend: BackendKind
+    let accelerator: Accelerator
     let child: ChildProcess
     let session: AgentSession
-    let workspace: TempDirectory
+    let directory: TempDirectory
     let timings: SpawnTimings
+    /// Seconds a SIGTERM gets before SIGKILL on shutdown (0: SIGKILL at once).
+    let grace: Double
 
-    init(child: ChildProcess, session: AgentSession, workspace: TempDirectory, timings: SpawnTimings) {
-        self.child = child; self.session = session; self.workspace = workspace; self.timings = timings
+    init(backend: BackendKind, accelerator: Accelerator, child: ChildProcess, session: AgentSession,
+         directory: TempDirectory, timings: SpawnTimings, grace: Double) {
+        self.backend = backend; self.accelerator = accelerator; self.child = child; self.session = session
+        self.directory = directory; self.timings = timings; self.grace = grace
+        id = (directory.path as NSString).lastPathComponent
     }
 
     var pid: Int32 { child.pid }
     var isRunning: Bool { child.isRunning }
 
     func shutdown() {
-        child.terminate(grace: 1)
+        if grace > 0 { child.terminate(grace: grace) } else { child.killNow() }
         session.channel.close()
-        workspace.remove()
+        directory.remove()
     }
 
     func kill() { child.killNow() }
