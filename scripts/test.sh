@@ -25,7 +25,10 @@ run() {  # run NAME swift-test-args...
   local log="$reports/raw/test-$name.log" events="$reports/raw/events-$name.jsonl"
   rm -f "$events"
   set +e
-  swift test --skip-build --event-stream-output-path "$events" --event-stream-version 0 "$@" 2>&1 | tee "$log"
+  # One test at a time: tests that boot VMs block threads of Swift's
+  # cooperative pool (two threads on a 2-core host), and run side by side
+  # they starve the MCP servers and timers that other tests measure.
+  swift test --skip-build --no-parallel --event-stream-output-path "$events" --event-stream-version 0 "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || { echo "[test] $name: swift test failed (exit $rc)" >&2; exit "$rc"; }
