@@ -5,7 +5,8 @@ import PerfStats
 /// carries this, so an emulated or process-backend number is never read as a
 /// hardware-KVM one.
 public struct RunLabels: Codable, Sendable, Equatable {
-    /// `qemu`, `firecracker` or `process`.
+    /// `qemu`, `firecracker` or `process`; `host` for a series measured on
+    /// the host with no sandbox at all (see ``MetricSeries/producedBy``).
     public var backend: String
     /// `kvm`, `tcg` or `none`.
     public var accelerator: String
@@ -17,6 +18,9 @@ public struct RunLabels: Codable, Sendable, Equatable {
 
     /// True when the figures do not come from a hardware-accelerated VM.
     public var isEmulatedOrSimulated: Bool { accelerator != "kvm" }
+
+    /// A measurement taken on the host alone, with no sandbox.
+    public static let hostOnly = RunLabels(backend: "host", accelerator: "none")
 
     public var caveat: String? {
         if backend == "process" { return "process backend: no VM, the guest agent ran as a local process" }
@@ -68,9 +72,15 @@ public struct MetricSeries: Codable, Sendable, Equatable {
     public var meetsTarget: Bool?
     public var grade: Grade?
     public var outliers: OutlierReport?
+    /// Set only on a series that did not come from the file's sandbox (e.g.
+    /// a host-only MCP round trip in a file labelled qemu/tcg); nil means
+    /// the file's labels apply. Written as the series' own `backend` and
+    /// `accelerator` fields.
+    public var producedBy: RunLabels?
 
     enum CodingKeys: String, CodingKey {
         case metric, unit, description, count, mean, median, p95, p99, min, max, samples, target, grade, outliers
+        case backend, accelerator
         case stdDev = "std_dev", warmupSamples = "warmup_samples", meetsTarget = "meets_target"
     }
 
@@ -94,6 +104,41 @@ public struct MetricSeries: Codable, Sendable, Equatable {
             target = t.text
             meetsTarget = t.meets(median: s.median)
             grade = Catalogue.bands(for: metric).map { $0.grade(median: s.median, p95: s.p95) }
+        }
+    }
+
+    /// This series, labelled as produced by something other than the file's
+    /// sandbox.
+    public func produced(by labels: RunLabels) -> MetricSeries {
+        var s = self
+        s.producedBy = labels
+        return s
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        metric = try c.decode(MetricKind.self, forKey: .metric)
+        unit = try c.decode(String.self, forKey: .unit)
+        description = try c.decode(String.self, forKey: .description)
+        count = try c.decode(Int.self, forKey: .count)
+        mean = try c.decode(Double.self, forKey: .mean)
+        median = try c.decode(Double.self, forKey: .median)
+        p95 = try c.decode(Double.self, forKey: .p95)
+        p99 = try c.decode(Double.self, forKey: .p99)
+        min = try c.decode(Double.self, forKey: .min)
+        max = try c.decode(Double.self, forKey: .max)
+        stdDev = try c.decodeIfPresent(Double.self, forKey: .stdDev)
+        samples = try c.decode([Double].self, forKey: .samples)
+        warmupSamples = try c.decode([Double].self, forKey: .warmupSamples)
+        target = try c.decodeIfPresent(String.self, forKey: .target)
+        meetsTarget = try c.decodeIfPresent(Bool.self, forKey: .meetsTarget)
+        grade = try c.decodeIfPresent(Grade.self, forKey: .grade)
+        outliers = try c.decodeIfPresent(OutlierReport.self, forKey: .outliers)
+        switch (try c.decodeIfPresent(String.self, forKey: .backend), try c.decodeIfPresent(String.self, forKey: .accelerator)) {
+        case (nil, nil): producedBy = nil
+        case let (b?, a?): producedBy = RunLabels(backend: b, accelerator: a)
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .backend, in: c, debugDescription: "a series' own labels need both backend and accelerator")
         }
     }
 }
@@ -158,6 +203,9 @@ public struct MetricsFile: Sendable, Equatable {
     }
 
     /// `<scope>_<phase>_YYYYMMDD_HHMMSS.json`, the guide's naming pattern.
+    /// The labels of one of this file's series: its own where it has them.
+    public func labels(of series: MetricSeries) -> RunLabels { series.producedBy ?? labels }
+
     public var fileName: String {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone(identifier: "UTC")!
@@ -189,5 +237,7 @@ extension MetricSeries {
         try c.encodeIfPresent(outliers, forKey: .outliers)
         try c.encode(samples, forKey: .samples)
         try c.encode(warmupSamples, forKey: .warmupSamples)
+        try c.encodeIfPresent(producedBy?.backend, forKey: .backend)
+        try c.encodeIfPresent(producedBy?.accelerator, forKey: .accelerator)
     }
 }

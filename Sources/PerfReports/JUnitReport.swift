@@ -60,6 +60,10 @@ public struct JUnitReport: Sendable {
                 props.append(("\(p).target", series.target ?? "none"))
                 props.append(("\(p).grade", series.grade?.rawValue ?? "n/a"))
                 props.append(("\(p).meets_target", series.meetsTarget.map { String($0) } ?? "n/a"))
+                if let own = series.producedBy {
+                    props.append(("\(p).backend", own.backend))
+                    props.append(("\(p).accelerator", own.accelerator))
+                }
             }
         }
         return props

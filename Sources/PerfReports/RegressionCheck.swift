@@ -88,7 +88,7 @@ public struct ComparisonInput: Sendable {
         }
         let entries = file.series.map {
             Entry(scope: file.scope, name: $0.name, metric: $0.value.metric, unit: $0.value.unit,
-                  labels: file.labels, samples: $0.value.samples)
+                  labels: file.labels(of: $0.value), samples: $0.value.samples)
         }
         return ComparisonInput(path: target.path, entries: entries, isSummary: false)
     }

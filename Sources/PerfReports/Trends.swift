@@ -49,9 +49,10 @@ public enum Trends {
             let f = m.file
             for (name, s) in f.series {
                 if let wanted = metric, wanted != name, wanted != s.metric.rawValue, wanted != "\(f.scope)/\(name)" { continue }
-                let key = "\(f.scope)/\(name) [\(f.labels.backend)/\(f.labels.accelerator)]"
+                let l = f.labels(of: s)
+                let key = "\(f.scope)/\(name) [\(l.backend)/\(l.accelerator)]"
                 var series = map[key] ?? Series(key: key, scope: f.scope, name: name, metric: s.metric, unit: s.unit,
-                                                backend: f.labels.backend, accelerator: f.labels.accelerator,
+                                                backend: l.backend, accelerator: l.accelerator,
                                                 target: s.target, points: [])
                 if map[key] == nil { order.append(key) }
                 let first = series.points.first?.median ?? s.median

@@ -138,7 +138,11 @@ public enum WeeklySummary {
         let superseded = inPhase.filter { f in !used.contains { $0.url == f.url } }
 
         // Rows: every series of every file used.
-        struct Row { var file: LoadedMetrics; var name: String; var series: MetricSeries; var key: String { "\(file.file.scope)/\(name)" } }
+        struct Row {
+            var file: LoadedMetrics; var name: String; var series: MetricSeries
+            var key: String { "\(file.file.scope)/\(name)" }
+            var labels: RunLabels { file.file.labels(of: series) }
+        }
         let rows = used.flatMap { f in f.file.series.map { Row(file: f, name: $0.name, series: $0.value) } }
         let judged = rows.filter { $0.series.meetsTarget != nil }
         let required = requiredMetrics(for: phase)
@@ -189,7 +193,7 @@ public enum WeeklySummary {
             if !missing.isEmpty { md += "- Required metrics without data: \(missing.joined(separator: ", ")) (no sample, no pass).\n" }
             let failed = judged.filter { $0.series.meetsTarget == false }
             for r in failed {
-                md += "- ❌ `\(r.key)` median \(Format.number(r.series.median)) \(r.series.unit) misses its target \(r.series.target ?? "") (\(r.file.file.labels.backend)/\(r.file.file.labels.accelerator)).\n"
+                md += "- ❌ `\(r.key)` median \(Format.number(r.series.median)) \(r.series.unit) misses its target \(r.series.target ?? "") (\(r.labels.backend)/\(r.labels.accelerator)).\n"
             }
             md += "\n"
         }
@@ -226,7 +230,7 @@ public enum WeeklySummary {
             md += "| Metric | Median | P95 | P99 | Target | Grade | Status |\n|---|---|---|---|---|---|---|\n"
             for r in rows {
                 let s = r.series
-                let l = r.file.file.labels
+                let l = r.labels
                 let label = "\(l.backend)/\(l.accelerator)" + (l.caveat != nil ? " ⚠️ " + (l.backend == "process" ? "simulated" : "emulated") : "")
                 let metric = "`\(r.key)` \(cell(s.description)) [\(label)], n=\(s.count)"
                 let st: String
@@ -256,7 +260,7 @@ public enum WeeklySummary {
             case .none: result = c.required ? "⛔ NO DATA" : "not measured"
             }
             let evidence = c.rows.isEmpty ? "-" : c.rows.map {
-                "`\($0.key)` \(Format.number($0.series.median)) \($0.series.unit) (\($0.file.file.labels.backend)/\($0.file.file.labels.accelerator))"
+                "`\($0.key)` \(Format.number($0.series.median)) \($0.series.unit) (\($0.labels.backend)/\($0.labels.accelerator))"
             }.joined(separator: "; ")
             md += "| \(what) | \(c.required ? "yes" : "no") | \(result) | \(evidence) |\n"
         }
@@ -269,7 +273,7 @@ public enum WeeklySummary {
             let s = r.series
             sidecarSeries.append(SummarySidecar.Series(
                 key: r.key, scope: r.file.file.scope, name: r.name, metric: s.metric, unit: s.unit, description: s.description,
-                backend: r.file.file.labels.backend, accelerator: r.file.file.labels.accelerator, median: s.median, p95: s.p95,
+                backend: r.labels.backend, accelerator: r.labels.accelerator, median: s.median, p95: s.p95,
                 p99: s.p99, target: s.target, grade: s.grade?.rawValue, meetsTarget: s.meetsTarget, samples: s.samples))
         }
         let sidecarFiles = used.map {
@@ -344,7 +348,7 @@ public enum WeeklySummary {
         md += "\nSummary data (raw samples, for the next comparison): `\(SummarySidecar.baseName(for: phase)).json`.\n"
 
         let chartRows = rows.map { r in
-            SVGChart.Row(label: r.key, labels: r.file.file.labels, unit: r.series.unit, samples: r.series.samples,
+            SVGChart.Row(label: r.key, labels: r.labels, unit: r.series.unit, samples: r.series.samples,
                          target: r.series.meetsTarget != nil ? Catalogue.target(for: r.series.metric).threshold : nil)
         }
         let svg = SVGChart.render(title: "\(title): \(status.rawValue)", rows: chartRows)

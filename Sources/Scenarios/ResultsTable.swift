@@ -6,12 +6,13 @@ public enum ResultsTable {
     public static func render(_ files: [MetricsFile]) -> String {
         var rows: [[String]] = [["Scope", "Metric", "Median", "P95", "P99", "Target", "Grade", "Status", "Backend"]]
         for f in files {
-            let backend = "\(f.labels.backend)/\(f.labels.accelerator)"
             for (name, s) in f.series {
+                let labels = f.labels(of: s)
+                let backend = "\(labels.backend)/\(labels.accelerator)"
                 let status: String
                 switch s.meetsTarget {
                 case true?: status = "meets target"
-                case false?: status = f.labels.caveat != nil ? "below target (\(shortCaveat(f.labels)))" : "below target"
+                case false?: status = labels.caveat != nil ? "below target (\(shortCaveat(labels)))" : "below target"
                 case nil: status = "info"
                 }
                 rows.append(["\(f.scope)/\(f.phase.rawValue)", name, fmt(s.median, s.unit), fmt(s.p95, s.unit), fmt(s.p99, s.unit), s.target ?? "-",

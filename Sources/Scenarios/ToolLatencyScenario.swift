@@ -29,24 +29,26 @@ public enum ToolLatencyScenario {
         file.add("tool_latency_ms", try MetricSeries(metric: .latency, unit: "ms", description: "MCP tool call round trip, five tools pooled",
                                                      series: MeasuredSeries(warmup: pooledWarm, samples: pooled), judged: true))
         for s in perTool {
-            file.add("tool_latency_\(s.name)_ms", try MetricSeries(metric: .latency, unit: "ms", description: "MCP \(s.name) round trip",
-                                                                  series: MeasuredSeries(warmup: s.warmupMs, samples: s.samplesMs), judged: true))
+            file.add("tool_latency_\(s.name)_ms", try metricSeries(s, "MCP \(s.name) round trip", judged: true))
         }
         for s in [breakdown.mcpEcho, breakdown.agentPing, breakdown.agentReadFile, breakdown.mcpReadFile] {
-            file.add("\(s.name)_ms", try MetricSeries(metric: .latency, unit: "ms", description: "breakdown: \(s.name) (\(s.transport))",
-                                                      series: MeasuredSeries(warmup: s.warmupMs, samples: s.samplesMs), judged: false))
+            file.add("\(s.name)_ms", try metricSeries(s, "breakdown: \(s.name) (\(s.transport))"))
         }
-        file.add("client_reuse_ms", try MetricSeries(metric: .latency, unit: "ms", description: "read_file, one client reused",
-                                                     series: MeasuredSeries(warmup: reuse.reuse.warmupMs, samples: reuse.reuse.samplesMs), judged: false))
-        file.add("client_new_per_call_ms", try MetricSeries(metric: .latency, unit: "ms", description: "read_file, new client (connect + initialize) per call",
-                                                            series: MeasuredSeries(warmup: reuse.newClient.warmupMs, samples: reuse.newClient.samplesMs), judged: false))
-        file.add("mcp_echo_sdk_stdio_ms", try MetricSeries(metric: .latency, unit: "ms", description: "host-only MCP echo over the SDK's StdioTransport",
-                                                           series: MeasuredSeries(warmup: transports.sdkStdio.warmupMs, samples: transports.sdkStdio.samplesMs), judged: false))
-        file.add("mcp_echo_fast_ms", try MetricSeries(metric: .latency, unit: "ms", description: "host-only MCP echo over the descriptor transport",
-                                                      series: MeasuredSeries(warmup: transports.fast.warmupMs, samples: transports.fast.samplesMs), judged: false))
+        file.add("client_reuse_ms", try metricSeries(reuse.reuse, "read_file, one client reused"))
+        file.add("client_new_per_call_ms", try metricSeries(reuse.newClient, "read_file, new client (connect + initialize) per call"))
+        file.add("mcp_echo_sdk_stdio_ms", try metricSeries(transports.sdkStdio, "host-only MCP echo over the SDK's StdioTransport"))
+        file.add("mcp_echo_fast_ms", try metricSeries(transports.fast, "host-only MCP echo over the descriptor transport"))
         let reuseRatio = try Summary(reuse.newClient.samplesMs).median / Summary(reuse.reuse.samplesMs).median
         let transportRatio = try Summary(transports.sdkStdio.samplesMs).median / Summary(transports.fast.samplesMs).median
         file.notes.append(String(format: "new client per call / reused client (medians): %.2fx; SDK stdio / descriptor transport, host-only echo (medians): %.1fx.", reuseRatio, transportRatio))
         return file
+    }
+
+    /// A metrics series from a latency series; one measured on the host with
+    /// no sandbox is labelled so, not with the file's backend.
+    static func metricSeries(_ s: LatencySeries, _ description: String, judged: Bool = false) throws -> MetricSeries {
+        let m = try MetricSeries(metric: .latency, unit: "ms", description: description,
+                                 series: MeasuredSeries(warmup: s.warmupMs, samples: s.samplesMs), judged: judged)
+        return s.backend == nil ? m.produced(by: .hostOnly) : m
     }
 }

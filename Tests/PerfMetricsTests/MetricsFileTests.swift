@@ -74,6 +74,23 @@ import PerfStats
         #expect(back.labels == f.labels && back.commit == "abc")
     }
 
+    @Test func aSeriesMeasuredWithoutTheSandboxCarriesItsOwnLabels() throws {
+        var f = try sample()
+        f.add("mcp_echo_ms", try MetricSeries(metric: .latency, unit: "ms", description: "host-only echo",
+                                              series: MeasuredSeries(samples: [0.2, 0.3]), judged: false).produced(by: .hostOnly))
+        let data = try f.encoded()
+        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let echo = json["mcp_echo_ms"] as! [String: Any], spawn = json["spawn_time_ms"] as! [String: Any]
+        #expect(echo["backend"] as? String == "host" && echo["accelerator"] as? String == "none")
+        #expect(spawn["backend"] == nil, "a series from the file's sandbox has no labels of its own")
+        let back = try MetricsFile.decode(data, name: "t")
+        #expect(back.labels(of: try #require(back["mcp_echo_ms"])) == .hostOnly)
+        #expect(back.labels(of: try #require(back["spawn_time_ms"])) == RunLabels(backend: "qemu", accelerator: "tcg"))
+        // Half a label is refused.
+        let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: #""accelerator" : "none","#, with: "")
+        #expect(throws: MetricsFileError.self) { try MetricsFile.decode(Data(text.utf8), name: "half") }
+    }
+
     @Test func fileNameFollowsTheGuidePattern() throws {
         #expect(try sample().fileName == "spawn_baseline_20260921_141320.json")
     }

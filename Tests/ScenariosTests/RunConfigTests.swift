@@ -35,6 +35,11 @@ import VMFixtures
         let text = ResultsTable.render([f])
         #expect(text.contains("spawn_time_ms") && text.contains("< 200 ms") && text.contains("Below target"))
         #expect(text.contains("below target (emulated, TCG)") && text.contains("qemu/tcg"))
+        // A host-only series in the same file is labelled host/none on its row.
+        f.add("mcp_echo_ms", try MetricSeries(metric: .latency, unit: "ms", description: "e",
+                                              series: .init(samples: [0.2, 0.3]), judged: false).produced(by: .hostOnly))
+        let row = try #require(ResultsTable.render([f]).split(separator: "\n").first { $0.contains("mcp_echo_ms") })
+        #expect(row.hasSuffix("host/none") && !row.contains("qemu"))
     }
 }
 

@@ -29,6 +29,11 @@ struct `Tool-call latency [tag:latency] [tag:baseline]` {
         let sdk = try #require(file["mcp_echo_sdk_stdio_ms"]), fast = try #require(file["mcp_echo_fast_ms"])
         #expect(sdk.median > 5 * fast.median, "SDK stdio \(sdk.median) ms vs descriptor transport \(fast.median) ms")
         #expect(try #require(file["client_new_per_call_ms"]).median > (try #require(file["client_reuse_ms"])).median)
+        // Host-only series say so; the rest carry the sandbox's labels.
+        for name in ["mcp_echo_host_only_ms", "mcp_echo_sdk_stdio_ms", "mcp_echo_fast_ms"] {
+            #expect(file.labels(of: try #require(file[name])) == .hostOnly, "\(name)")
+        }
+        #expect(file.labels(of: mcpRead) == file.labels && file.labels(of: ping) == file.labels)
     }
 }
 }
