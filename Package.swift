@@ -33,7 +33,7 @@ let package = Package(
         // Linux calls the Glibc overlay does not expose (unshare).
         .target(name: "CSysShims"),
         // VM backends (QEMU micro-VM, Firecracker, process), guest image, QMP.
-        .target(name: "VMFixtures", dependencies: ["HostProbes", "AgentProtocol"]),
+        .target(name: "VMFixtures", dependencies: ["HostProbes", "AgentProtocol", "CSysShims"]),
         // MCP server/client whose tools run inside a VM.
         .target(name: "ToolCalls", dependencies: [
             "VMFixtures", "AgentProtocol",

@@ -41,6 +41,12 @@ public final class LineChannel: @unchecked Sendable {
     private var start = 0
     private let maxLine: Int
     private let ownsFDs: Bool
+    /// What each read(2) lands in, allocated once: a fresh zero-filled 64 KiB
+    /// per read cost more than the read itself in an emulated guest.
+    private var scratch = [UInt8](repeating: 0, count: 64 << 10)
+    /// Set once send(2) said the write side is not a socket (a pipe or a
+    /// virtio port): from then on write(2) straight away, not two calls.
+    private var writeIsNotSocket = false
 
     public init(readFD: Int32, writeFD: Int32, maxLine: Int = AgentLimits.maxLineBytes, ownsFDs: Bool = true) {
         self.readFD = readFD
@@ -73,8 +79,12 @@ public final class LineChannel: @unchecked Sendable {
         while off < bytes.count {
             // send(MSG_NOSIGNAL): a dead peer is an error here, not a SIGPIPE
             // that kills the harness. Pipes (not sockets) fall back to write.
-            var n = bytes.withUnsafeBytes { p in Glibc.send(writeFD, p.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == ENOTSOCK {
+            var n = -1
+            if !writeIsNotSocket {
+                n = bytes.withUnsafeBytes { p in Glibc.send(writeFD, p.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+                if n < 0 && errno == ENOTSOCK { writeIsNotSocket = true }
+            }
+            if writeIsNotSocket {
                 n = bytes.withUnsafeBytes { p in Glibc.write(writeFD, p.baseAddress! + off, bytes.count - off) }
             }
             if n < 0 {
@@ -104,27 +114,34 @@ public final class LineChannel: @unchecked Sendable {
             if start > 0 && start > buffer.count / 2 {
                 buffer.removeFirst(start); scanFrom -= start; start = 0
             }
-            try waitFor(POLLIN, deadline: deadline, what: "waiting for the agent's reply")
-            var chunk = [UInt8](repeating: 0, count: 64 << 10)
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw ChannelError.io("read", errno)
-            }
+            // With no deadline a blocking read(2) is the wait: no poll(2) first.
+            if deadline != nil { try waitFor(POLLIN, deadline: deadline, what: "waiting for the agent's reply") }
+            let n = try readChunk()
             if n == 0 { throw ChannelError.closed("before a full message arrived") }
-            buffer.append(contentsOf: chunk[0..<n])
+            // A non-blocking descriptor with no deadline: wait in poll(2), never spin.
+            if n < 0 && deadline == nil { try waitFor(POLLIN, deadline: nil, what: "waiting for the agent's reply") }
         }
+    }
+
+    /// One read(2) into the scratch buffer, appended to `buffer`; returns the
+    /// byte count (0 at end of input). EINTR/EAGAIN give -1, "try again".
+    private func readChunk() throws -> Int {
+        let n = scratch.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress!, $0.count) }
+        if n < 0 {
+            if errno == EINTR || errno == EAGAIN { return -1 }
+            throw ChannelError.io("read", errno)
+        }
+        buffer.append(contentsOf: scratch[0..<n])
+        return n
     }
 
     /// Reads exactly `count` bytes (e.g. an HTTP body of known length).
     public func readExactly(_ count: Int, deadline: UInt64?) throws -> [UInt8] {
         while buffer.count - start < count {
-            try waitFor(POLLIN, deadline: deadline, what: "waiting for \(count) bytes")
-            var chunk = [UInt8](repeating: 0, count: 64 << 10)
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress!, $0.count) }
-            if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; throw ChannelError.io("read", errno) }
+            if deadline != nil { try waitFor(POLLIN, deadline: deadline, what: "waiting for \(count) bytes") }
+            let n = try readChunk()
             if n == 0 { throw ChannelError.closed("before \(count) bytes arrived") }
-            buffer.append(contentsOf: chunk[0..<n])
+            if n < 0 && deadline == nil { try waitFor(POLLIN, deadline: nil, what: "waiting for \(count) bytes") }
         }
         let out = Array(buffer[start..<start + count])
         start += count

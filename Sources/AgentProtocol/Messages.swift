@@ -84,6 +84,10 @@ public struct AgentResponse: Equatable, Sendable {
     public var ok: Bool
     public var result: JSON
     public var error: String?
+    /// Microseconds the agent spent on the request by its own monotonic
+    /// clock, from the whole request line read to the reply built (`agent_us`):
+    /// what a round trip spends inside the sandbox, the rest being the channel.
+    public var agentMicros: Double?
 
     public static func success(_ id: Int, _ result: JSON) -> AgentResponse { AgentResponse(id: id, ok: true, result: result, error: nil) }
     public static func failure(_ id: Int, _ message: String) -> AgentResponse { AgentResponse(id: id, ok: false, result: .null, error: message) }
@@ -91,15 +95,16 @@ public struct AgentResponse: Equatable, Sendable {
     public var json: JSON {
         var o: [String: JSON] = ["id": .number(Double(id)), "ok": .bool(ok)]
         if ok { o["result"] = result } else { o["error"] = .string(error ?? "unknown error") }
+        if let agentMicros { o["agent_us"] = .number(agentMicros) }
         return .object(o)
     }
 
-    public init(id: Int, ok: Bool, result: JSON, error: String?) {
-        self.id = id; self.ok = ok; self.result = result; self.error = error
+    public init(id: Int, ok: Bool, result: JSON, error: String?, agentMicros: Double? = nil) {
+        self.id = id; self.ok = ok; self.result = result; self.error = error; self.agentMicros = agentMicros
     }
 
     public init?(_ j: JSON) {
         guard let id = j["id"]?.int, let ok = j["ok"]?.bool else { return nil }
-        self.init(id: id, ok: ok, result: j["result"] ?? .null, error: j["error"]?.string)
+        self.init(id: id, ok: ok, result: j["result"] ?? .null, error: j["error"]?.string, agentMicros: j["agent_us"]?.number)
     }
 }

@@ -9,3 +9,11 @@ int lg_unshare_namespaces(int which) {
     if ((which & 4) && unshare(CLONE_NEWUTS) == 0) done |= 4;
     return done;
 }
+
+unsigned long long lg_rdtsc(void) {
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    return 0;
+#endif
+}

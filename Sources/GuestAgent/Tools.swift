@@ -145,20 +145,40 @@ struct Tools {
         return .object(["matches": .array(matches), "files_scanned": .number(Double(filesScanned))])
     }
 
+    /// A regular file's bytes, refused past `limit`. It is read into a buffer
+    /// of its size (fstat) and a short read is its end: one open, fstat, read
+    /// and close, rather than a zero-filled 64 KiB chunk per read and a copy
+    /// of it (each syscall and page counts in an emulated guest). Anything
+    /// but a regular file is refused: a FIFO or device could block the agent
+    /// or never end (O_NONBLOCK keeps even the open from waiting).
     func readAll(_ path: String, limit: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ToolError("cannot read '\(path)': \(String(cString: strerror(errno)))") }
+        func failed(_ e: Int32 = errno) -> ToolError { ToolError("cannot read '\(path)': \(String(cString: strerror(e)))") }
+        func tooLarge() -> ToolError { ToolError("file '\(path)' is larger than the \(limit)-byte limit") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw failed() }
         defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw failed() }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw ToolError("'\(path)' is not a regular file") }
+        if Int(st.st_size) > limit { throw tooLarge() }
+        // One byte more than the size, so that a file that grew is noticed.
+        var capacity = Int(st.st_size) + 1
+        var out = [UInt8]()
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw ToolError("cannot read '\(path)': \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-            if out.count > limit { throw ToolError("file '\(path)' is larger than the \(limit)-byte limit") }
+            let start = out.count
+            out.append(contentsOf: repeatElement(0, count: capacity))
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + start, capacity) }
+            if n < 0 {
+                let e = errno
+                out.removeLast(capacity)
+                if e == EINTR { continue }
+                throw failed(e)
+            }
+            out.removeLast(capacity - n)
+            if out.count > limit { throw tooLarge() }
+            if n < capacity { return out }
+            capacity = 64 << 10
         }
-        return out
     }
 
     /// Runs `/bin/sh -c COMMAND` in the workspace with a timeout; returns the

@@ -112,7 +112,8 @@ while true {
         logError("\(error)")
         exit(1)
     }
-    let response: AgentResponse
+    let received = Monotonic.nanos()
+    var response: AgentResponse
     do {
         let json = try JSON.parse(line)
         guard let request = AgentRequest(json) else {
@@ -127,6 +128,11 @@ while true {
     } catch {
         response = .failure(-1, "unparseable request: \(error)")
     }
-    do { try channel.send(response.json) } catch { exit(1) }
+    // agent_us covers the reply's serialization too: it is stamped into the
+    // serialized object as the last step before the write.
+    var text = response.json.serialized()
+    text.removeLast()  // the object's closing brace
+    text += ",\"agent_us\":" + JSON.number(Double(Monotonic.nanos() - received) / 1e3).serialized() + "}"
+    do { try channel.send(text) } catch { exit(1) }
     reapChildren()
 }

@@ -24,14 +24,14 @@ public enum ToolLatencyScenario {
         var file = RunContext.newFile(
             scope: "latency", phase: config.phase, backend: backend, iterations: config.iterations, warmup: lc.warmup, loadBefore: load,
             notes: ["tool_latency_ms: MCP client callTool -> MCP server -> guest agent in the sandbox -> result, all five tools pooled (read_file, write_file, list_directory, search, execute_command), interleaved call by call.",
-                    "Breakdown series (mcp_echo_host_only_ms, agent_ping_ms, agent_read_file_ms, mcp_read_file_ms) were measured interleaved in one run."])
+                    "Breakdown series (mcp_echo_host_only_ms, agent_ping_ms, agent_read_file_ms, mcp_read_file_ms) were measured interleaved in one run; *_in_guest_ms are the agent's own time per request (its monotonic clock inside the sandbox), agent_channel_ms is each ping's round trip less that time."])
         let pooled = perTool.flatMap(\.samplesMs), pooledWarm = perTool.flatMap(\.warmupMs)
         file.add("tool_latency_ms", try MetricSeries(metric: .latency, unit: "ms", description: "MCP tool call round trip, five tools pooled",
                                                      series: MeasuredSeries(warmup: pooledWarm, samples: pooled), judged: true))
         for s in perTool {
             file.add("tool_latency_\(s.name)_ms", try metricSeries(s, "MCP \(s.name) round trip", judged: true))
         }
-        for s in [breakdown.mcpEcho, breakdown.agentPing, breakdown.agentReadFile, breakdown.mcpReadFile] {
+        for s in breakdown.all {
             file.add("\(s.name)_ms", try metricSeries(s, "breakdown: \(s.name) (\(s.transport))"))
         }
         file.add("client_reuse_ms", try metricSeries(reuse.reuse, "read_file, one client reused"))

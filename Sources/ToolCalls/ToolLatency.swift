@@ -147,9 +147,17 @@ public enum ToolLatency {
         public let agentReadFile: LatencySeries
         /// read_file through MCP (the whole path).
         public let mcpReadFile: LatencySeries
+        /// The ping as the agent timed it inside the sandbox (request read to
+        /// reply built): the agent's fixed cost per request.
+        public let agentPingInGuest: LatencySeries
+        /// read_file as the agent timed it inside the sandbox: tool execution.
+        public let agentReadFileInGuest: LatencySeries
+        /// Per ping, its round trip less the agent's own time: the host <->
+        /// guest channel alone (host write, VMM, guest kernel, and back).
+        public let channel: LatencySeries
 
-        /// Tool execution alone, estimated as median(agent read_file) - median(ping).
-        public var toolExecutionMedianMs: Double { median(agentReadFile.samplesMs) - median(agentPing.samplesMs) }
+        public var all: [LatencySeries] { [mcpEcho, agentPing, agentReadFile, mcpReadFile, agentPingInGuest, agentReadFileInGuest, channel] }
+
         /// What MCP adds to the agent call: median(MCP read_file) - median(agent read_file).
         public var mcpOverheadMedianMs: Double { median(mcpReadFile.samplesMs) - median(agentReadFile.samplesMs) }
     }
@@ -161,34 +169,49 @@ public enum ToolLatency {
         let conn = try await InProcessMCP.connect(to: tools, transport: .fast)
         let readArgs = arguments(for: .readFile)
         let agentReadArgs: [String: JSON] = try SandboxTool.readFile.validate(readArgs)
-        var echo: [Double] = [], ping: [Double] = [], agentRead: [Double] = [], mcpRead: [Double] = []
-        var wEcho: [Double] = [], wPing: [Double] = [], wAgent: [Double] = [], wMcp: [Double] = []
+        var echo = Samples(), ping = Samples(), agentRead = Samples(), mcpRead = Samples()
+        var pingInGuest = Samples(), readInGuest = Samples(), channel = Samples()
+        func agentCall(_ op: AgentOp, _ args: [String: JSON]) throws -> (result: JSON, roundTripMs: Double, inGuestMs: Double) {
+            let t0 = Monotonic.nanos()
+            let (result, inGuest) = try sandbox.session.measuredCall(op, args)
+            let rtt = Double(Monotonic.nanos() - t0) / 1e6
+            guard let inGuest else {
+                throw ToolLatencyError("the sandbox's agent did not report its own time (agent_us), so it is older than this harness; rebuild it: `swift build -c release --product lg-guest-agent` for the process backend (VM images are rebuilt when the agent changes)")
+            }
+            return (result, rtt, inGuest)
+        }
         do {
             for i in 0..<(config.warmup + config.iterations) {
                 let warm = i < config.warmup
-                let e = try await timedCall(conn.client, SandboxToolServer.echoToolName, ["message": "hello"])
-                let p = Double(try sandbox.session.ping()) / 1e6
-                let t0 = Monotonic.nanos()
-                let r = try sandbox.session.call(.readFile, agentReadArgs)
-                let a = Double(Monotonic.nanos() - t0) / 1e6
-                guard r["content"]?.string?.utf8.count == config.smallFileBytes else {
-                    throw ToolLatencyError("read_file returned unexpected content: \(r.serialized().prefix(100))")
+                echo.add(try await timedCall(conn.client, SandboxToolServer.echoToolName, ["message": "hello"]), warm)
+                let p = try agentCall(.ping, [:])
+                ping.add(p.roundTripMs, warm)
+                pingInGuest.add(p.inGuestMs, warm)
+                channel.add(p.roundTripMs - p.inGuestMs, warm)
+                let r = try agentCall(.readFile, agentReadArgs)
+                guard r.result["content"]?.string?.utf8.count == config.smallFileBytes else {
+                    throw ToolLatencyError("read_file returned unexpected content: \(r.result.serialized().prefix(100))")
                 }
-                let m = try await timedCall(conn.client, SandboxTool.readFile.rawValue, readArgs)
-                if warm { wEcho.append(e); wPing.append(p); wAgent.append(a); wMcp.append(m) }
-                else { echo.append(e); ping.append(p); agentRead.append(a); mcpRead.append(m) }
+                agentRead.add(r.roundTripMs, warm)
+                readInGuest.add(r.inGuestMs, warm)
+                mcpRead.add(try await timedCall(conn.client, SandboxTool.readFile.rawValue, readArgs), warm)
             }
         } catch {
             await conn.close()
             throw error
         }
         await conn.close()
+        func inSandbox(_ name: String, _ s: Samples, transport: String) -> LatencySeries {
+            series(name, s.counted, s.warmup, transport: transport, sandbox)
+        }
         return Breakdown(
-            mcpEcho: LatencySeries(name: "mcp_echo_host_only", samplesMs: echo, warmupMs: wEcho, transport: MCPTransportKind.fast.rawValue,
-                                   backend: nil, accelerator: nil),
-            agentPing: series("agent_ping", ping, wPing, transport: "agent-channel", sandbox),
-            agentReadFile: series("agent_read_file", agentRead, wAgent, transport: "agent-channel", sandbox),
-            mcpReadFile: series("mcp_read_file", mcpRead, wMcp, transport: MCPTransportKind.fast.rawValue, sandbox))
+            mcpEcho: echo.series("mcp_echo_host_only", transport: MCPTransportKind.fast.rawValue),
+            agentPing: inSandbox("agent_ping", ping, transport: "agent-channel"),
+            agentReadFile: inSandbox("agent_read_file", agentRead, transport: "agent-channel"),
+            mcpReadFile: inSandbox("mcp_read_file", mcpRead, transport: MCPTransportKind.fast.rawValue),
+            agentPingInGuest: inSandbox("agent_ping_in_guest", pingInGuest, transport: "in-guest"),
+            agentReadFileInGuest: inSandbox("agent_read_file_in_guest", readInGuest, transport: "in-guest"),
+            channel: inSandbox("agent_channel", channel, transport: "agent-channel"))
     }
 
     // MARK: (c) client reuse

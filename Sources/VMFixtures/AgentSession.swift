@@ -51,6 +51,17 @@ public final class AgentSession: @unchecked Sendable {
     }
 
     public func call(opName: String, _ args: [String: JSON] = [:], timeout: Double? = nil) throws -> JSON {
+        try measuredCall(opName: opName, args, timeout: timeout).result
+    }
+
+    /// A request and its response, with the time the agent says it spent on
+    /// it (milliseconds by the sandbox's own clock; nil from an agent that
+    /// does not report it).
+    public func measuredCall(_ op: AgentOp, _ args: [String: JSON] = [:], timeout: Double? = nil) throws -> (result: JSON, agentMs: Double?) {
+        try measuredCall(opName: op.rawValue, args, timeout: timeout)
+    }
+
+    public func measuredCall(opName: String, _ args: [String: JSON] = [:], timeout: Double? = nil) throws -> (result: JSON, agentMs: Double?) {
         lock.lock(); defer { lock.unlock() }
         let id = nextID
         nextID += 1
@@ -70,7 +81,7 @@ public final class AgentSession: @unchecked Sendable {
             throw AgentError.protocolViolation("response id \(response.id) for request \(id)")
         }
         guard response.ok else { throw AgentError.toolFailed(op: opName, message: response.error ?? "unknown error") }
-        return response.result
+        return (response.result, response.agentMicros.map { $0 / 1e3 })
     }
 
     /// One ping round trip; returns its duration in nanoseconds.

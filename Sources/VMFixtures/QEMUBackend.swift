@@ -25,10 +25,12 @@ public struct QEMUBackend: VMBackend {
     }
 
     /// Kernel arguments that matter under TCG (see README, "Guest boot"):
-    /// the PIT and a fixed TSC rate avoid a calibration hang, trusting the
-    /// CPU's RNG avoids a ~1.3 s wait for entropy in the Swift runtime.
+    /// the PIT and a given TSC rate avoid a calibration hang (the host's
+    /// rate, or the guest's clock runs at the wrong speed: ``HostTSC``),
+    /// trusting the CPU's RNG avoids a ~1.3 s wait for entropy in the Swift
+    /// runtime.
     public static let kernelArguments = [
-        "console=ttyS0", "quiet", "panic=-1", "tsc_early_khz=2000000", "tsc=reliable",
+        "console=ttyS0", "quiet", "panic=-1", "tsc_early_khz=\(HostTSC.kHz ?? 2_000_000)", "tsc=reliable",
         "initcall_blacklist=pty_init", "random.trust_cpu=on",
     ]
 

@@ -36,6 +36,11 @@ import Glibc
         #expect(AgentRequest(try JSON.parse(req.json.serialized())) == req)
         let ok = AgentResponse.success(7, .object(["content": .string("hi")]))
         #expect(AgentResponse(try JSON.parse(ok.json.serialized())) == ok)
+        var timed = AgentResponse.success(9, .null)
+        timed.agentMicros = 41.5
+        #expect(timed.json["agent_us"] == .number(41.5))
+        #expect(AgentResponse(try JSON.parse(timed.json.serialized())) == timed)
+        #expect(ok.json["agent_us"] == nil)
         let bad = AgentResponse.failure(8, "nope")
         #expect(AgentResponse(try JSON.parse(bad.json.serialized()))?.error == "nope")
         let hello = AgentHello(uptimeAtStartMs: 900, agentUptimeMs: 950, pid: 1, mode: "vm", version: "1", isolation: ["net"], workspace: "/w")

@@ -34,6 +34,20 @@ import VMFixtures
         #expect(run["stdout"]?.string?.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
     }
 
+    @Test func everyReplySaysHowLongTheAgentTookByItsOwnClock() throws {
+        defer { vm.shutdown() }
+        let s = vm.session
+        let t0 = Monotonic.nanos()
+        let (_, pingMs) = try s.measuredCall(.ping)
+        let rtt = Double(Monotonic.nanos() - t0) / 1e6
+        let took = try #require(pingMs)
+        #expect(took > 0 && took < rtt, "agent \(took) ms within a \(rtt) ms round trip")
+        // A command that sleeps 200 ms inside the agent shows in the agent's time.
+        let (_, cmdMs) = try s.measuredCall(.executeCommand, ["command": .string("sleep 0.2")])
+        let commandMs = try #require(cmdMs)
+        #expect(commandMs >= 200)
+    }
+
     @Test func pathsOutsideTheWorkspaceAreRefused() throws {
         defer { vm.shutdown() }
         let sentinel = FileManager.default.temporaryDirectory.appendingPathComponent("lg-sentinel-\(UUID().uuidString)")
@@ -60,6 +74,30 @@ import VMFixtures
         #expect(throws: AgentError.self) { try vm.session.call(.writeFile, ["path": .string("big"), "content": .string(big)]) }
         // Still alive and answering.
         #expect(try vm.session.ping() > 0)
+    }
+
+    @Test func readFileReturnsWholeFilesOfAnySizeUpToTheLimit() throws {
+        defer { vm.shutdown() }
+        let s = vm.session, limit = AgentLimits.maxFileBytes
+        // Made by the shell, so that only read_file's reading is under test.
+        _ = try s.call(.executeCommand, ["command": .string(
+            "printf '' > empty; head -c 70000 /dev/zero | tr '\\0' a > multi; head -c \(limit) /dev/zero | tr '\\0' b > exact; "
+            + "head -c \(limit + 1) /dev/zero | tr '\\0' c > over; mkfifo fifo; mkdir dir")])
+        func read(_ path: String) throws -> JSON { try s.call(.readFile, ["path": .string(path)]) }
+        #expect(try read("empty")["content"] == .string(""))
+        #expect(try read("multi")["content"]?.string == String(repeating: "a", count: 70_000))
+        #expect(try read("exact")["bytes"]?.int == limit)
+        let over = #expect(throws: AgentError.self) { try read("over") }
+        #expect("\(over.map { "\($0)" } ?? "")".contains("larger than the \(limit)-byte limit"))
+        // A FIFO with no writer would block the agent for ever, a directory
+        // has no content: both are refused at once, and the agent goes on.
+        for special in ["fifo", "dir"] {
+            let t0 = Monotonic.nanos()
+            let refused = #expect(throws: AgentError.self) { try s.call(.readFile, ["path": .string(special)], timeout: 5) }
+            #expect("\(refused.map { "\($0)" } ?? "")".contains("is not a regular file"))
+            #expect(Double(Monotonic.nanos() - t0) / 1e9 < 2)
+        }
+        #expect(try s.ping() > 0)
     }
 
     @Test func commandTimeoutIsEnforced() throws {

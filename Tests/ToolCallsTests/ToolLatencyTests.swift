@@ -26,7 +26,13 @@ import VMFixtures
         let vm = try ProcessBackend().spawn(SpawnOptions(readyTimeout: 20))
         defer { vm.shutdown() }
         let b = try await ToolLatency.breakdown(sandbox: vm, config: Self.config)
-        for s in [b.mcpEcho, b.agentPing, b.agentReadFile, b.mcpReadFile] { #expect(s.samplesMs.count == 8, "\(s.name)") }
+        for s in b.all { #expect(s.samplesMs.count == 8 && s.samplesMs.allSatisfy { $0 > 0 }, "\(s.name)") }
+        // The agent's own time is part of each round trip, and the channel is
+        // what is left: per call, the parts add up to the whole.
+        #expect(b.agentPingInGuest.median < b.agentPing.median && b.agentReadFileInGuest.median < b.agentReadFile.median)
+        for (rtt, (inGuest, channel)) in zip(b.agentPing.samplesMs, zip(b.agentPingInGuest.samplesMs, b.channel.samplesMs)) {
+            #expect(abs(inGuest + channel - rtt) < 1e-9)
+        }
         // Going through MCP costs more than talking to the agent directly.
         #expect(b.mcpReadFile.median > b.agentReadFile.median)
         #expect(b.mcpReadFile.median > b.agentPing.median)

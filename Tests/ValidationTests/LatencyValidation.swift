@@ -34,6 +34,10 @@ struct `Tool-call latency [tag:latency] [tag:baseline]` {
             #expect(file.labels(of: try #require(file[name])) == .hostOnly, "\(name)")
         }
         #expect(file.labels(of: mcpRead) == file.labels && file.labels(of: ping) == file.labels)
+        // The agent's own time inside the sandbox is part of each round trip.
+        let pingInGuest = try #require(file["agent_ping_in_guest_ms"]), channel = try #require(file["agent_channel_ms"])
+        #expect(pingInGuest.median < ping.median && channel.median < ping.median && channel.min > 0)
+        #expect(try #require(file["agent_read_file_in_guest_ms"]).median < (try #require(file["agent_read_file_ms"])).median)
     }
 }
 }

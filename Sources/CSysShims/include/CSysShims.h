@@ -6,3 +6,6 @@
 /// unshare(2) with the given CLONE_NEW* names: 1 net, 2 ipc, 4 uts. Returns
 /// the mask of namespaces that were entered.
 int lg_unshare_namespaces(int which);
+
+/// The CPU's time-stamp counter (rdtsc) on x86-64; 0 elsewhere.
+unsigned long long lg_rdtsc(void);

@@ -1,0 +1,39 @@
+import CSysShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The host's time-stamp counter rate, which a guest must be told.
+///
+/// Under TCG, QEMU answers the guest's rdtsc with the host's counter, so a
+/// guest booted with a made-up `tsc_early_khz` (needed: calibration hangs
+/// under TCG) runs its clock fast or slow by the ratio of the two rates.
+/// With 2 GHz assumed on a 2.6 GHz host, `sleep 1` in the guest took 0.78 s
+/// and every time the guest reported (its boot, the agent's own time) was
+/// 30 % high. Measured once per process against CLOCK_MONOTONIC_RAW.
+public enum HostTSC {
+    /// kHz, rounded to whole MHz so that the kernel command line (part of a
+    /// snapshot's identity) is the same from run to run; nil where there is
+    /// no usable counter (not x86-64).
+    public static let kHz: Int? = measure()
+
+    static func measure() -> Int? {
+        func rawNanos() -> UInt64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC_RAW, &ts)
+            return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        }
+        var rates: [Double] = []
+        for _ in 0..<3 {
+            let (n0, c0) = (rawNanos(), lg_rdtsc())
+            var pause = timespec(tv_sec: 0, tv_nsec: 15_000_000), left = timespec()
+            while nanosleep(&pause, &left) != 0 && errno == EINTR { pause = left }
+            let (n1, c1) = (rawNanos(), lg_rdtsc())
+            guard c0 != 0, c1 > c0, n1 > n0 else { return nil }
+            rates.append(Double(c1 - c0) / (Double(n1 - n0) / 1e6))  // ticks per ms = kHz
+        }
+        let median = rates.sorted()[1]
+        guard median > 100_000 else { return nil }  // below 100 MHz: not a real TSC
+        return Int((median / 1000).rounded()) * 1000
+    }
+}
