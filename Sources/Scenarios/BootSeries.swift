@@ -63,7 +63,7 @@ public enum BootSeries {
         let guestInit = measured.compactMap(\.timings.guestKernelToInitMs)
         if guestInit.count == measured.count, !guestInit.isEmpty {
             file.add("guest_kernel_to_init_ms", try MetricSeries(metric: .spawn, unit: "ms",
-                                                                 description: "guest clock: kernel start to /init (the guest's own view; its clock drifts under TCG)",
+                                                                 description: "guest clock (at the host TSC rate): kernel start to /init, the guest's own view",
                                                                  series: MeasuredSeries(samples: guestInit), judged: false))
             file.add("guest_kernel_to_agent_ms", try MetricSeries(metric: .spawn, unit: "ms",
                                                                   description: "guest clock: kernel start to the agent process starting",

@@ -23,6 +23,11 @@ struct `VM spawn [tag:spawn] [tag:baseline]` {
             // The guest really booted: its kernel reported its own uptime.
             #expect(file["guest_kernel_to_init_ms"] != nil)
             #expect(file.tools["guest_image"] != nil)
+            // The guest's clock runs at the host's rate: boot by boot, its own
+            // kernel-to-agent time fits inside the host's VMM-start-to-hello.
+            let inGuest = try #require(file["guest_kernel_to_agent_ms"]).samples
+            let hostSeen = try #require(file["agent_hello_ms"]).samples
+            for (g, h) in zip(inGuest, hostSeen) { #expect(g < h, "guest says \(g) ms, the host saw \(h) ms") }
         }
         // Judged honestly against the guide's target, whatever the backend.
         #expect(spawn.meetsTarget == (spawn.median < 200))
