@@ -3,7 +3,8 @@
 /// - The agent speaks first, once: `{"event":"ready", ...}` (``AgentHello``).
 /// - Then the host sends requests `{"id":N,"op":"...","args":{...}}` and the
 ///   agent answers each with `{"id":N,"ok":true,"result":...}` or
-///   `{"id":N,"ok":false,"error":"..."}`, in order.
+///   `{"id":N,"ok":false,"error":"..."}`, in order, each with `agent_us`: the
+///   microseconds it spent on the request by its own clock.
 public enum AgentOp: String, CaseIterable, Sendable {
     case ping
     case readFile = "read_file"
