@@ -1,5 +1,11 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
 #include "CSysShims.h"
 
 int lg_unshare_namespaces(int which) {
@@ -15,5 +21,17 @@ unsigned long long lg_rdtsc(void) {
     return __builtin_ia32_rdtsc();
 #else
     return 0;
+#endif
+}
+
+int lg_openat2_beneath(int dirfd, const char *path, int flags) {
+#if defined(SYS_openat2) && defined(RESOLVE_BENEATH)
+    struct open_how how = {0};
+    how.flags = (unsigned long long)(unsigned int)flags;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+#else
+    return -ENOSYS;
 #endif
 }

@@ -100,6 +100,20 @@ import VMFixtures
         #expect(try s.ping() > 0)
     }
 
+    @Test func readFileFollowsLinksThatStayInsideTheWorkspace() throws {
+        defer { vm.shutdown() }
+        let s = vm.session
+        _ = try s.call(.executeCommand, ["command": .string(
+            "mkdir -p sub && echo inside > sub/real.txt && ln -s sub/real.txt rel-link && ln -s ../sub sub/loop-free")])
+        #expect(try s.call(.readFile, ["path": .string("rel-link")])["content"] == .string("inside\n"))
+        #expect(try s.call(.readFile, ["path": .string("sub/loop-free/real.txt")])["content"] == .string("inside\n"))
+        #expect(try s.call(.readFile, ["path": .string(root + "/sub/real.txt")])["content"] == .string("inside\n"))
+        #expect(try s.call(.readFile, ["path": .string("sub/../sub/real.txt")])["content"] == .string("inside\n"))
+        // `..` past the workspace is refused even when it would come back in.
+        let back = (root as NSString).lastPathComponent
+        #expect(throws: AgentError.self) { try s.call(.readFile, ["path": .string("../\(back)/sub/real.txt")]) }
+    }
+
     @Test func commandTimeoutIsEnforced() throws {
         defer { vm.shutdown() }
         let t0 = Monotonic.nanos()

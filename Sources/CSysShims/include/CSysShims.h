@@ -9,3 +9,9 @@ int lg_unshare_namespaces(int which);
 
 /// The CPU's time-stamp counter (rdtsc) on x86-64; 0 elsewhere.
 unsigned long long lg_rdtsc(void);
+
+/// openat2(2) of `path` below the directory `dirfd` with RESOLVE_BENEATH and
+/// RESOLVE_NO_MAGICLINKS: no `..`, absolute path or symlink leads outside, and
+/// the check is the open itself (nothing to swap in between). Returns the
+/// descriptor, or -errno (-ENOSYS before Linux 5.6).
+int lg_openat2_beneath(int dirfd, const char *path, int flags);
