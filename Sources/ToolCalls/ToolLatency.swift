@@ -282,12 +282,8 @@ public enum ToolLatency {
                 throw error
             }
         }
-        let (f, wf, s, ws) = (fs.counted, fs.warmup, ss.counted, ss.warmup)
         let name = "mcp_\(probe.rawValue)_host_only"
-        return (LatencySeries(name: name, samplesMs: s, warmupMs: ws, transport: MCPTransportKind.sdkStdio.rawValue,
-                              backend: nil, accelerator: nil),
-                LatencySeries(name: name, samplesMs: f, warmupMs: wf, transport: MCPTransportKind.fast.rawValue,
-                              backend: nil, accelerator: nil))
+        return (ss.series(name, transport: MCPTransportKind.sdkStdio.rawValue), fs.series(name, transport: MCPTransportKind.fast.rawValue))
     }
 
     /// Host-only echo round trips on one transport (no alternation).
