@@ -21,6 +21,8 @@ let package = Package(
     targets: [
         // Pure statistics: summaries, percentiles, outliers, A/B significance.
         .target(name: "PerfStats"),
+        // Every environment variable, parsed and validated once.
+        .target(name: "LGSettings"),
         // Metric catalogue, targets, grade bands, metrics-file format, run metadata.
         .target(name: "PerfMetrics", dependencies: ["PerfStats"]),
         // /proc readers: memory, CPU, process trees, host facts.
@@ -33,22 +35,23 @@ let package = Package(
         // Linux calls the Glibc overlay does not expose (unshare).
         .target(name: "CSysShims"),
         // VM backends (QEMU micro-VM, Firecracker, process), guest image, QMP.
-        .target(name: "VMFixtures", dependencies: ["HostProbes", "AgentProtocol", "CSysShims"]),
+        .target(name: "VMFixtures", dependencies: ["LGSettings", "HostProbes", "AgentProtocol", "CSysShims"]),
         // MCP server/client whose tools run inside a VM.
         .target(name: "ToolCalls", dependencies: [
-            "VMFixtures", "AgentProtocol",
+            "VMFixtures", "AgentProtocol", "LGSettings",
             .product(name: "MCP", package: "swift-sdk"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         // One function per benchmark; tests and the CLI call the same ones.
-        .target(name: "Scenarios", dependencies: ["VMFixtures", "ToolCalls", "HostProbes", "PerfMetrics", "PerfStats"]),
+        .target(name: "Scenarios", dependencies: ["LGSettings", "VMFixtures", "ToolCalls", "HostProbes", "PerfMetrics", "PerfStats",
+                                                 .product(name: "MCP", package: "swift-sdk")]),
         // libxml2 for XSD validation of JUnit reports (Debian: libxml2-dev).
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         // JUnit XML, weekly summaries, regression comparison, trends.
-        .target(name: "PerfReports", dependencies: ["PerfMetrics", "PerfStats", "CLibXML2"]),
+        .target(name: "PerfReports", dependencies: ["LGSettings", "PerfMetrics", "PerfStats", "CLibXML2"]),
         .executableTarget(name: "lgperf", dependencies: [
-            "Scenarios", "PerfReports", "PerfMetrics", "VMFixtures", "ToolCalls",
+            "LGSettings", "Scenarios", "PerfReports", "PerfMetrics", "VMFixtures", "ToolCalls",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -57,12 +60,13 @@ let package = Package(
         .testTarget(name: "HostProbesTests", dependencies: ["HostProbes"]),
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
         .testTarget(name: "GuestAgentTests", dependencies: ["AgentProtocol", "VMFixtures"]),
-        .testTarget(name: "VMFixturesTests", dependencies: ["VMFixtures", "HostProbes"]),
-        .testTarget(name: "ToolCallsTests", dependencies: ["ToolCalls", "VMFixtures"]),
-        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios"]),
-        .testTarget(name: "PerfReportsTests", dependencies: ["PerfReports", "PerfMetrics", "PerfStats"],
+        .testTarget(name: "VMFixturesTests", dependencies: ["VMFixtures", "HostProbes", "LGSettings"]),
+        .testTarget(name: "ToolCallsTests", dependencies: ["ToolCalls", "VMFixtures", "Scenarios"]),
+        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "LGSettings", "ToolCalls"]),
+        .testTarget(name: "LGSettingsTests", dependencies: ["LGSettings"]),
+        .testTarget(name: "PerfReportsTests", dependencies: ["PerfReports", "PerfMetrics", "PerfStats", "LGSettings"],
                     resources: [.copy("Fixtures")]),
         // The tagged validation suites ([tag:spawn], [tag:baseline], ...).
-        .testTarget(name: "ValidationTests", dependencies: ["Scenarios", "PerfMetrics", "VMFixtures"]),
+        .testTarget(name: "ValidationTests", dependencies: ["Scenarios", "PerfMetrics", "VMFixtures", "LGSettings"]),
     ]
 )

@@ -171,6 +171,7 @@ public struct MetricsFile: Sendable, Equatable {
     public var tools: [String: String]
     public var commit: String
     public var notes: [String]
+    public var provenance: Provenance?
     /// Series in insertion order; keys are the JSON field names.
     public private(set) var series: [(name: String, value: MetricSeries)]
 

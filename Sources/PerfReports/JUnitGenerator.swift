@@ -73,21 +73,28 @@ public enum JUnitGenerator {
             }
         }
         let report = JUnitReport(run: run, metrics: used, name: options.name)
-        let data = report.xmlData()
+        let (validated, notes) = try validateAndWrite(report, to: options.output, referenceSchema: options.referenceSchema)
+        return Outcome(output: options.output, run: run, metricsUsed: used, rejectedMetrics: rejected,
+                       validatedAgainst: validated, notes: notes)
+    }
 
+    /// Validates a report against the project's schema and junit-10.xsd
+    /// (when found), then writes it atomically; invalid XML is never written.
+    public static func validateAndWrite(_ report: JUnitReport, to output: URL,
+                                        referenceSchema: URL? = nil) throws -> (validatedAgainst: [String], notes: [String]) {
+        let data = report.xmlData()
         var validated: [String] = []
         var notes: [String] = []
         try XMLSchemaValidator(name: JUnitSchemas.luminaguardName + " (embedded)", schema: JUnitSchemas.luminaguard).validate(data)
         validated.append(JUnitSchemas.luminaguardName)
-        if let reference = try referenceSchemaLocation(explicit: options.referenceSchema) {
+        if let reference = try referenceSchemaLocation(explicit: referenceSchema) {
             try XMLSchemaValidator(contentsOf: reference).validate(data)
             validated.append(reference.path)
         } else {
             notes.append("junit-10.xsd not found (looked for ../shared/reference/junit-10.xsd from the package root and the current directory); validated against the project's schema only")
         }
-        try AtomicFile.write(data, to: options.output)
-        return Outcome(output: options.output, run: run, metricsUsed: used, rejectedMetrics: rejected,
-                       validatedAgainst: validated, notes: notes)
+        try AtomicFile.write(data, to: output)
+        return (validated, notes)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 import PerfMetrics
 
 /// Where reports go: `LUMINAGUARD_REPORTS_DIR` (default `reports`), with
@@ -8,11 +9,10 @@ public struct ReportPaths: Sendable, Equatable {
 
     public init(root: URL) { self.root = root }
 
-    /// From the environment: `LUMINAGUARD_REPORTS_DIR`, else `reports` in the
+    /// From the settings: `LUMINAGUARD_REPORTS_DIR`, else `reports` in the
     /// current directory.
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> ReportPaths {
-        let path = env["LUMINAGUARD_REPORTS_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "reports"
-        return ReportPaths(root: URL(fileURLWithPath: path, isDirectory: true))
+    public static func fromSettings(_ settings: Settings = .shared) -> ReportPaths {
+        ReportPaths(root: URL(fileURLWithPath: settings.reportsDirectory, isDirectory: true))
     }
 
     public var metrics: URL { root.appendingPathComponent("metrics", isDirectory: true) }
@@ -25,6 +25,8 @@ public struct LoadedMetrics: Sendable, Equatable {
     public var url: URL
     public var file: MetricsFile
     public var fileName: String { url.lastPathComponent }
+
+    public init(url: URL, file: MetricsFile) { self.url = url; self.file = file }
 }
 
 /// The metrics files of a directory: the valid ones, and the rejected ones

@@ -1,9 +1,11 @@
 import Foundation
+import LGSettings
 import HostProbes
 import PerfMetrics
 import VMFixtures
 
-/// How many runs to measure, read from the environment with clear errors.
+/// How many runs a benchmark measures: ITERATIONS and WARMUP from the
+/// settings, and whether the run is quick.
 public struct RunConfig: Sendable, Equatable {
     public var iterations: Int
     public var warmup: Int
@@ -14,27 +16,8 @@ public struct RunConfig: Sendable, Equatable {
         self.iterations = iterations; self.warmup = warmup; self.quick = quick; self.phase = phase
     }
 
-    public static let defaultIterations = 100
-    public static let quickIterations = 10
-
-    /// ITERATIONS (1-100000; default 100, or 10 in quick mode) and WARMUP
-    /// (0-1000; default 3, or 1 in quick mode).
-    public static func fromEnvironment(quick: Bool, phase: Phase = .baseline,
-                                       environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RunConfig {
-        func parse(_ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
-            guard let raw = environment[name] else { return d }
-            let text = raw.trimmingCharacters(in: .whitespaces)
-            guard let v = Int(text) else {
-                throw ConfigError("\(name)=\(raw) is not a whole number: expected \(range.lowerBound)-\(range.upperBound) (e.g. \(name)=50)")
-            }
-            guard range.contains(v) else {
-                throw ConfigError("\(name)=\(v) is out of range: expected \(range.lowerBound)-\(range.upperBound)")
-            }
-            return v
-        }
-        let iterations = try parse("ITERATIONS", default: quick ? quickIterations : defaultIterations, range: 1...100_000)
-        let warmup = try parse("WARMUP", default: quick ? 1 : 3, range: 0...1000)
-        return RunConfig(iterations: iterations, warmup: warmup, quick: quick, phase: phase)
+    public init(_ settings: Settings, phase: Phase) {
+        self.init(iterations: settings.iterations, warmup: settings.warmup, quick: settings.mode == .quick, phase: phase)
     }
 }
 
@@ -78,7 +61,7 @@ public enum RunContext {
     /// The commit measured: GITHUB_SHA, else the checkout's HEAD (with
     /// "-dirty" when it has uncommitted changes), else "unknown".
     public static var commit: String {
-        if let sha = ProcessInfo.processInfo.environment["GITHUB_SHA"], !sha.isEmpty { return sha }
+        if let sha = Settings.shared.commitOverride { return sha }
         guard let head = firstLine(of: "git", ["-C", ProjectPaths.root, "rev-parse", "HEAD"]) else { return "unknown" }
         let dirty = firstLine(of: "git", ["-C", ProjectPaths.root, "status", "--porcelain", "--untracked-files=no"]) != nil
         return dirty ? head + "-dirty" : head
@@ -99,15 +82,18 @@ public enum RunContext {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init)
     }
 
-    /// reports/ (or LUMINAGUARD_REPORTS_DIR), with metrics/ beneath.
+    /// reports/ (or LUMINAGUARD_REPORTS_DIR).
     public static var reportsDirectory: URL {
-        if let d = ProcessInfo.processInfo.environment["LUMINAGUARD_REPORTS_DIR"], !d.isEmpty {
-            return URL(fileURLWithPath: d)
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("reports")
+        URL(fileURLWithPath: Settings.shared.reportsDirectory, isDirectory: true).standardizedFileURL
     }
 
+    /// Where the main job's metrics go: reports/metrics.
     public static var metricsDirectory: URL { reportsDirectory.appendingPathComponent("metrics") }
+
+    /// Where test runs' metrics go, apart from the main job's, so that
+    /// summaries, trends and comparisons never mix debug test numbers with
+    /// release benchmark numbers: reports/test-runs/metrics.
+    public static var testRunMetricsDirectory: URL { reportsDirectory.appendingPathComponent("test-runs/metrics") }
 }
 
 extension RunContext {

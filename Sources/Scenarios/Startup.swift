@@ -8,17 +8,6 @@ import Glibc
 /// Start-up as the guide defines it: from starting the orchestrator process
 /// to the first tool execution completing, measured on `lgperf startup-probe`.
 public enum Startup {
-    /// `lgperf` next to the running binary (tests and the CLI share a build directory).
-    public static func lgperfPath() throws -> String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        let candidates = [(exe as NSString).deletingLastPathComponent + "/lgperf",
-                          ProjectPaths.root + "/.build/release/lgperf", ProjectPaths.root + "/.build/debug/lgperf"]
-        guard let p = candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw ConfigError("lgperf was not found (looked in \(candidates.joined(separator: ", "))); fix: swift build")
-        }
-        return p
-    }
-
     /// One start-up: ms from posix_spawn of the probe to its result line.
     public static func measureOnce(lgperf: String, backend: BackendKind, timeout: Double = 60) throws -> Double {
         var out: [Int32] = [0, 0]

@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 import AgentProtocol
 import VMFixtures
 import MCP
@@ -96,19 +97,7 @@ public final class InProcessMCP: Sendable {
 /// Finds the `lgperf` executable (for running `lgperf mcp-server` as a child).
 public enum LGPerfBinary {
     public static func locate() throws -> String {
-        if let p = ProcessInfo.processInfo.environment["LUMINAGUARD_LGPERF_BIN"], !p.isEmpty {
-            guard access(p, X_OK) == 0 else { throw VMError("LUMINAGUARD_LGPERF_BIN=\(p) is not an executable file") }
-            return p
-        }
-        var candidates: [String] = []
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append((exe as NSString).deletingLastPathComponent + "/lgperf")
-        }
-        let root = ProjectPaths.root
-        candidates += ["\(root)/.build/debug/lgperf", "\(root)/.build/release/lgperf"]
-        if let found = candidates.first(where: { access($0, X_OK) == 0 }) { return found }
-        throw VMError("lgperf was not found; looked in: \(candidates.joined(separator: ", "))",
-                      fix: "swift build --product lgperf   (or set LUMINAGUARD_LGPERF_BIN)")
+        try BuiltBinary.locate("lgperf", override: Settings.shared.lgperfBinary, variable: "LUMINAGUARD_LGPERF_BIN")
     }
 }
 

@@ -16,7 +16,7 @@
 // - MCPConnection: client + server in one process (socketpair; the SDK's
 //   stdio or in-memory transport for comparison) and `lgperf mcp-server` as a
 //   child process.
-// - ToolLatency: the measurements; raw samples in milliseconds.
+// - (The latency measurements built on these live in Scenarios/ToolLatency.)
 //
 // Where the time goes (swift-sdk 0.12.1, release, this project's 2-core
 // hosts, which vary run to run by up to 2x): a socketpair round trip is

@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,10 +39,10 @@ public struct KVMStatus: Sendable, Equatable {
 public enum AcceleratorChoice {
     /// The accelerator for QEMU: LUMINAGUARD_ACCEL (kvm|tcg) if set, else KVM
     /// when usable, else TCG. A forced `kvm` that cannot work is an error.
-    public static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment,
+    public static func resolve(requested: String = Settings.shared.accelerator,
                                kvm: KVMStatus = .detect()) throws -> Accelerator {
-        switch environment["LUMINAGUARD_ACCEL"]?.lowercased() {
-        case nil, "", "auto": return kvm.usable ? .kvm : .tcg
+        switch requested.lowercased() {
+        case "", "auto": return kvm.usable ? .kvm : .tcg
         case "tcg": return .tcg
         case "kvm":
             guard kvm.usable else {
@@ -49,7 +50,7 @@ public enum AcceleratorChoice {
                               fix: "unset LUMINAGUARD_ACCEL (or set it to tcg) to use software emulation, or run on a host with VT-x/AMD-V")
             }
             return .kvm
-        case let other?:
+        case let other:
             throw VMError("LUMINAGUARD_ACCEL=\(other) is not valid: expected kvm, tcg or auto")
         }
     }

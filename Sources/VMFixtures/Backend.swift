@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 import AgentProtocol
 
 public enum BackendKind: String, CaseIterable, Sendable, Codable {
@@ -58,7 +59,7 @@ public struct SpawnOptions: Sendable {
     /// Give the guest a virtio-net device (QEMU user networking) with a TCP
     /// echo service forwarded to a loopback port on the host.
     public var network: Bool
-    public init(readyTimeout: Double = EnvironmentSettings.readyTimeout, memoryMB: Int = 128, network: Bool = false) {
+    public init(readyTimeout: Double = Settings.shared.readyTimeoutSeconds, memoryMB: Int = 128, network: Bool = false) {
         self.readyTimeout = readyTimeout
         self.memoryMB = memoryMB
         self.network = network
@@ -70,28 +71,4 @@ public protocol VMBackend: Sendable {
     var accelerator: Accelerator { get }
     /// Starts a sandbox and returns once its agent has answered a ping.
     func spawn(_ options: SpawnOptions) throws -> any SandboxVM
-}
-
-/// Settings read from the environment, validated with errors that name the
-/// variable and what it accepts.
-public enum EnvironmentSettings {
-    public static var readyTimeout: Double {
-        (try? seconds("LUMINAGUARD_READY_TIMEOUT_SECS", default: 30, range: 0.1...600)) ?? 30
-    }
-
-    public static func seconds(_ name: String, default d: Double, range: ClosedRange<Double>) throws -> Double {
-        guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return d }
-        guard let v = Double(text), range.contains(v) else {
-            throw VMError("\(name)=\(text) is not valid: expected a number of seconds from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return v
-    }
-
-    public static func integer(_ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let text = ProcessInfo.processInfo.environment[name], !text.isEmpty else { return d }
-        guard let v = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(v) else {
-            throw VMError("\(name)=\(text) is not valid: expected a whole number from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return v
-    }
 }

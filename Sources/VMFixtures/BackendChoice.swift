@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 
 /// Which backends can run here, why the others cannot, and the best one.
 public struct BackendAvailability: Sendable {
@@ -14,7 +15,7 @@ public enum BackendChoice {
     /// LUMINAGUARD_BACKEND (qemu|firecracker|process|auto) or the best usable
     /// backend: Firecracker, then QEMU, then (loudly) the process backend.
     /// `buildImage` lets the QEMU backend build a missing guest image.
-    public static func resolve(_ name: String? = ProcessInfo.processInfo.environment["LUMINAGUARD_BACKEND"],
+    public static func resolve(_ name: String? = Settings.shared.backend,
                                buildImage: Bool = true, log: (String) -> Void = { _ in }) throws -> any VMBackend {
         switch name?.lowercased() {
         case "qemu": return try qemu(buildImage: buildImage)

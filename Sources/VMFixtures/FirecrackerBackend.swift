@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 import AgentProtocol
 #if canImport(Glibc)
 import Glibc
@@ -50,11 +51,8 @@ public struct FirecrackerBackend: VMBackend {
     struct Paths { var binary: String?; var kernel: String; var rootfs: String }
 
     static func paths() -> Paths {
-        let env = ProcessInfo.processInfo.environment
-        let bin = env["LUMINAGUARD_FIRECRACKER"].flatMap { $0.isEmpty ? nil : $0 } ?? ChildProcess.which("firecracker")
-        return Paths(binary: bin,
-                     kernel: env["LUMINAGUARD_FC_KERNEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp/luminaguard-fc-test/vmlinux.bin",
-                     rootfs: env["LUMINAGUARD_FC_ROOTFS"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp/luminaguard-fc-test/rootfs.ext4")
+        let s = Settings.shared
+        return Paths(binary: s.firecracker ?? ChildProcess.which("firecracker"), kernel: s.firecrackerKernel, rootfs: s.firecrackerRootfs)
     }
 
     /// What is missing, if anything.

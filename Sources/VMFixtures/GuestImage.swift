@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,9 +20,9 @@ public struct GuestImage: Sendable, Equatable {
     /// The image named by LUMINAGUARD_KERNEL + LUMINAGUARD_INITRD, else the
     /// cached build (built now if missing when `build` is true).
     public static func resolve(build: Bool = true, progress: Bool = true) throws -> GuestImage {
-        let env = ProcessInfo.processInfo.environment
-        if let k = env["LUMINAGUARD_KERNEL"], !k.isEmpty {
-            guard let i = env["LUMINAGUARD_INITRD"], !i.isEmpty else {
+        let settings = Settings.shared
+        if let k = settings.kernel {
+            guard let i = settings.initrd else {
                 throw VMError("LUMINAGUARD_KERNEL is set but LUMINAGUARD_INITRD is not", fix: "set both, or neither to use the project's image")
             }
             let image = GuestImage(kernel: k, initramfs: i, key: "custom")

@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +15,7 @@ public enum OrphanReaper {
     }
 
     @discardableResult
-    public static func reap(in base: String = ProcessInfo.processInfo.environment["LUMINAGUARD_RUN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp",
+    public static func reap(in base: String = Settings.shared.runDirectory,
                             log: (String) -> Void = { _ in }) -> Reaped {
         var out = Reaped(directories: [], processes: [])
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []

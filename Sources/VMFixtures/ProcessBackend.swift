@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 import AgentProtocol
 #if canImport(Glibc)
 import Glibc
@@ -96,22 +97,29 @@ final class ChildSandbox: SandboxVM, @unchecked Sendable {
 /// Finds the host build of the guest agent.
 public enum AgentBinary {
     public static func locate() throws -> String {
-        if let p = ProcessInfo.processInfo.environment["LUMINAGUARD_AGENT_BIN"], !p.isEmpty {
-            guard access(p, X_OK) == 0 else {
-                throw VMError("LUMINAGUARD_AGENT_BIN=\(p) is not an executable file")
-            }
+        try BuiltBinary.locate("lg-guest-agent", override: Settings.shared.agentBinary, variable: "LUMINAGUARD_AGENT_BIN",
+                               also: [ProjectPaths.root + "/.build-guest/release/lg-guest-agent"])
+    }
+}
+
+/// The one way to find an executable this package builds: the variable that
+/// overrides it, else beside the running binary (tests and the CLI share a
+/// build directory), else the checkout's debug and release builds.
+public enum BuiltBinary {
+    public static func locate(_ name: String, override: String?, variable: String, also: [String] = []) throws -> String {
+        if let p = override {
+            guard access(p, X_OK) == 0 else { throw VMError("\(variable)=\(p) is not an executable file") }
             return p
         }
         var candidates: [String] = []
         if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append((exe as NSString).deletingLastPathComponent + "/lg-guest-agent")
+            candidates.append((exe as NSString).deletingLastPathComponent + "/" + name)
         }
         let root = ProjectPaths.root
-        candidates += ["\(root)/.build/debug/lg-guest-agent", "\(root)/.build/release/lg-guest-agent",
-                       "\(root)/.build-guest/release/lg-guest-agent"]
+        candidates += ["\(root)/.build/debug/\(name)", "\(root)/.build/release/\(name)"] + also
         if let found = candidates.first(where: { access($0, X_OK) == 0 }) { return found }
-        throw VMError("the guest agent binary (lg-guest-agent) was not found; looked in: \(candidates.joined(separator: ", "))",
-                      fix: "swift build --product lg-guest-agent   (or set LUMINAGUARD_AGENT_BIN)")
+        throw VMError("\(name) was not found; looked in: \(candidates.joined(separator: ", "))",
+                      fix: "swift build --product \(name)   (or set \(variable))")
     }
 }
 
@@ -120,17 +128,12 @@ public enum ProjectPaths {
     /// The package root (the directory holding Package.swift), found from this
     /// source file's location at build time, or LUMINAGUARD_ROOT.
     public static var root: String {
-        if let r = ProcessInfo.processInfo.environment["LUMINAGUARD_ROOT"], !r.isEmpty { return r }
+        if let r = Settings.shared.projectRoot { return r }
         let here = URL(fileURLWithPath: #filePath)
         return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
 
-    public static var cacheDirectory: String {
-        let env = ProcessInfo.processInfo.environment
-        if let c = env["LUMINAGUARD_CACHE_DIR"], !c.isEmpty { return c }
-        let base = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.cache")
-        return base + "/luminaguard"
-    }
+    public static var cacheDirectory: String { Settings.shared.cacheDirectory }
 }
 
 /// A private temporary directory, removed by `remove()` and on harness exit.
@@ -142,7 +145,7 @@ public final class TempDirectory: @unchecked Sendable {
     /// In `base`, else LUMINAGUARD_RUN_DIR, else /tmp.
     public init(prefix: String, base: String? = nil) throws {
         // Short base path: Unix socket paths are limited to 107 bytes.
-        let base = base ?? ProcessInfo.processInfo.environment["LUMINAGUARD_RUN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let base = base ?? Settings.shared.runDirectory
         // The owner's pid in the name tells whose directory it is.
         var template = Array("\(base)/\(prefix)-\(getpid()).XXXXXX".utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {

@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 import AgentProtocol
 #if canImport(Glibc)
 import Glibc
@@ -156,7 +157,7 @@ public struct SnapshotStore: Sendable {
     /// Boots a guest cold, waits for its agent, saves it, and installs the
     /// snapshot atomically (a new directory renamed over the old one).
     @discardableResult
-    public func create(readyTimeout: Double = EnvironmentSettings.readyTimeout) throws -> Snapshot {
+    public func create(readyTimeout: Double = Settings.shared.readyTimeoutSeconds) throws -> Snapshot {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let staging = "\(directory).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
@@ -205,7 +206,7 @@ public struct SnapshotStore: Sendable {
     }
 
     /// Restores a new VM from `snapshot`: ready when its agent answers a ping.
-    public func restore(_ snapshot: Snapshot, readyTimeout: Double = EnvironmentSettings.readyTimeout) throws -> any SandboxVM {
+    public func restore(_ snapshot: Snapshot, readyTimeout: Double = Settings.shared.readyTimeoutSeconds) throws -> any SandboxVM {
         // Cheap check that the file is still the one whose hash was verified.
         guard FileFingerprint.of(snapshot.statePath) == snapshot.fingerprint else {
             throw SnapshotError.corrupt("\(snapshot.statePath) changed since it was verified")

@@ -1,4 +1,5 @@
 import Foundation
+import LGSettings
 import AgentProtocol
 #if canImport(Glibc)
 import Glibc
@@ -15,27 +16,24 @@ public struct PoolSettings: Sendable, Equatable {
 
     public static let defaultSnapshotPath = "/var/lib/luminaguard/snapshots"
 
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> PoolSettings {
-        func int(_ name: String, _ d: Int, _ range: ClosedRange<Int>) throws -> Int {
-            guard let raw = env[name], !raw.isEmpty else { return d }
-            guard let v = Int(raw.trimmingCharacters(in: .whitespaces)) else {
-                throw VMError("\(name)=\(raw) is not a whole number: expected \(range.lowerBound)-\(range.upperBound)")
-            }
-            guard range.contains(v) else {
-                throw VMError("\(name)=\(v) is out of range: expected \(range.lowerBound)-\(range.upperBound)")
-            }
-            return v
-        }
-        let size = try int("LUMINAGUARD_POOL_SIZE", 5, 1...20)
-        let refresh = try int("LUMINAGUARD_SNAPSHOT_REFRESH_SECS", 3600, 60...31_536_000)
-        var path = env["LUMINAGUARD_SNAPSHOT_PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultSnapshotPath
+    /// From the validated settings (LUMINAGUARD_POOL_SIZE,
+    /// LUMINAGUARD_SNAPSHOT_REFRESH_SECS, LUMINAGUARD_SNAPSHOT_PATH); an
+    /// unwritable snapshot path falls back to the cache, with a notice.
+    public init(_ settings: Settings = .shared) {
+        let size = settings.poolSize
+        let refresh = settings.snapshotRefreshSeconds
+        var path = settings.snapshotPath
         var notice: String?
         if !Self.writable(path) {
             let fallback = ProjectPaths.cacheDirectory + "/snapshots"
             notice = "snapshot path \(path) is not writable; using \(fallback) (set LUMINAGUARD_SNAPSHOT_PATH to choose)"
             path = fallback
         }
-        return PoolSettings(size: size, refreshSeconds: refresh, snapshotPath: path, notice: notice)
+        self.init(size: size, refreshSeconds: refresh, snapshotPath: path, notice: notice)
+    }
+
+    public init(size: Int, refreshSeconds: Int, snapshotPath: String, notice: String? = nil) {
+        self.size = size; self.refreshSeconds = refreshSeconds; self.snapshotPath = snapshotPath; self.notice = notice
     }
 
     static func writable(_ path: String) -> Bool {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LGSettings
 import ToolCalls
 import VMFixtures
 
@@ -27,7 +28,7 @@ struct MCPServerCommand: AsyncParsableCommand {
     var callTimeout: Double = 30
 
     @Option(help: "Seconds the sandbox may take to become ready.")
-    var readyTimeout: Double = EnvironmentSettings.readyTimeout
+    var readyTimeout: Double = Settings.shared.readyTimeoutSeconds
 
     @Flag(help: "Also expose 'echo', a tool answered by the host without the sandbox (for latency measurements).")
     var echoTool = false
@@ -54,6 +55,7 @@ struct MCPServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         ProcessRegistry.shared.installSignalHandlers()
+        _ = try CommandSettings.load()
         var options = ToolServerOptions(callTimeout: callTimeout, includeEchoTool: echoTool)
         if verbose { options.log = { Self.log($0) } }
         if hostOnly {

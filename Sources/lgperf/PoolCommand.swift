@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LGSettings
 import PerfStats
 import VMFixtures
 
@@ -11,7 +12,7 @@ struct PoolCommand: ParsableCommand {
 
     static func make() throws -> VMPool {
         ProcessRegistry.shared.installSignalHandlers()
-        let settings = try PoolSettings.fromEnvironment()
+        let settings = PoolSettings(try CommandSettings.load())
         let backend = try BackendChoice.qemu()
         return VMPool(backend: backend, settings: settings, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
     }

@@ -89,7 +89,7 @@ struct JUnitReportCommand: AsyncParsableCommand {
     var allowEmpty = false
 
     func run() async throws {
-        let paths = ReportPaths.fromEnvironment()
+        let paths = ReportPaths.fromSettings()
         let eventsURL = fileURL(events)
         let out = output.map(fileURL)
             ?? paths.junit.appendingPathComponent(eventsURL.deletingPathExtension().lastPathComponent + ".xml")
@@ -144,7 +144,7 @@ struct WeekReportCommand: AsyncParsableCommand {
     var strict = false
 
     func run() async throws {
-        let paths = ReportPaths.fromEnvironment()
+        let paths = ReportPaths.fromSettings()
         do {
             let phase = self.phase.phase
             let o = try WeeklySummary.generate(.init(
@@ -249,7 +249,7 @@ struct TrendsCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let dir = directory.map(fileURL) ?? ReportPaths.fromEnvironment().metrics
+        let dir = directory.map(fileURL) ?? ReportPaths.fromSettings().metrics
         let collection: MetricsCollection
         do { collection = try MetricsCollection.load(dir) } catch {
             printError("error: \(error)\n")

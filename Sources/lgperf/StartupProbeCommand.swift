@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LGSettings
 import AgentProtocol
 import VMFixtures
 
@@ -15,7 +16,7 @@ struct StartupProbeCommand: ParsableCommand {
 
     func run() throws {
         ProcessRegistry.shared.installSignalHandlers()
-        let chosen = try BackendChoice.resolve(backend ?? ProcessInfo.processInfo.environment["LUMINAGUARD_BACKEND"], buildImage: false,
+        let chosen = try BackendChoice.resolve(backend ?? CommandSettings.load().backend, buildImage: false,
                                                log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         let vm = try chosen.spawn(SpawnOptions())
         defer { vm.shutdown() }

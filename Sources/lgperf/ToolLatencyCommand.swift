@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import LGSettings
 import ToolCalls
+import Scenarios
 import VMFixtures
 
 /// `lgperf tool-latency`: the tool-call latency measurements of ToolCalls,
@@ -42,7 +44,7 @@ struct ToolLatencyCommand: AsyncParsableCommand {
 
     func run() async throws {
         ProcessRegistry.shared.installSignalHandlers()
-        var config = try LatencyConfig.fromEnvironment(quick: quick)
+        var config = LatencyConfig(try CommandSettings.load(quick: quick))
         if let iterations { config.iterations = iterations; config.newClientIterations = iterations }
         if let warmup { config.warmup = warmup }
         config.sdkStdioIterations = sdkIterations ?? min(config.iterations, 100)

@@ -2,6 +2,7 @@ import Foundation
 import FoundationXML
 import PerfMetrics
 import Testing
+import LGSettings
 @testable import PerfReports
 
 /// Real measurements used by the summary tests, taken once.
@@ -201,12 +202,12 @@ extension `Report generator` {
             == ["week1-2_baseline_summary.json", "week1-2_baseline_summary.md", "week1-2_baseline_summary.svg"])
     }
 
-    @Test func `report paths follow LUMINAGUARD_REPORTS_DIR`() {
-        let p = ReportPaths.fromEnvironment(["LUMINAGUARD_REPORTS_DIR": "/srv/perf"])
+    @Test func `report paths follow LUMINAGUARD_REPORTS_DIR`() throws {
+        let p = ReportPaths.fromSettings(try Settings.load(environment: ["LUMINAGUARD_REPORTS_DIR": "/srv/perf"]))
         #expect(p.metrics.path == "/srv/perf/metrics")
         #expect(p.junit.path == "/srv/perf/junit")
         #expect(p.summaries.path == "/srv/perf/summaries")
-        #expect(ReportPaths.fromEnvironment([:]).root.lastPathComponent == "reports")
+        #expect(ReportPaths.fromSettings(try Settings.load(environment: [:])).root.lastPathComponent == "reports")
         #expect(Phase.allCases.map(SummarySidecar.baseName) == [
             "week1-2_baseline_summary", "week3-4_scale_summary", "week5-6_exhaustion_summary",
             "week7-8_chaos_summary", "week9-10_recovery_summary", "week11-12_production_summary",

@@ -3,6 +3,7 @@ import Testing
 import AgentProtocol
 import HostProbes
 import Scenarios
+import ToolCalls
 import VMFixtures
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,7 @@ import Glibc
 
     static func run(_ args: [String], env: [String: String] = [:], timeout: Double = 120) throws -> Outcome {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try Startup.lgperfPath())
+        p.executableURL = URL(fileURLWithPath: try LGPerfBinary.locate())
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
         let out = Pipe(), err = Pipe()
@@ -27,11 +28,18 @@ import Glibc
     }
 
     @Test(arguments: [
-        (["run", "--quick"], ["ITERATIONS": "0"], "ITERATIONS=0 is out of range"),
-        (["run", "--quick"], ["ITERATIONS": "abc"], "ITERATIONS=abc is not a whole number"),
-        (["run", "--quick", "--backend", "hyperv"], [:], "unknown backend 'hyperv'"),
-        (["pool", "warmup"], ["LUMINAGUARD_POOL_SIZE": "21"], "LUMINAGUARD_POOL_SIZE=21 is out of range"),
-        (["pool", "warmup"], ["LUMINAGUARD_POOL_SIZE": "0"], "LUMINAGUARD_POOL_SIZE=0 is out of range"),
+        (["run", "--quick"], ["ITERATIONS": "0"], "ITERATIONS=0 is not valid: expected a whole number from 1 to 100000"),
+        (["run", "--quick"], ["ITERATIONS": "abc"], "ITERATIONS=abc is not valid: expected a whole number"),
+        (["run", "--quick", "--backend", "hyperv"], [:], "LUMINAGUARD_BACKEND=hyperv is not valid: expected one of auto, qemu"),
+        (["run", "--quick", "--phase", "week7"], [:], "unknown phase 'week7'"),
+        (["run", "--quick", "--benchmark", "baseline.nothing"], [:], "unknown benchmark 'baseline.nothing'"),
+        (["run", "--quick"], ["LUMINAGUARD_SCALE_VMS": "500"], "LUMINAGUARD_SCALE_VMS=500 is not valid: expected a whole number from 1 to 100"),
+        (["run", "--quick"], ["LUMINAGUARD_READY_TIMEOUT_SECS": "soon"], "LUMINAGUARD_READY_TIMEOUT_SECS=soon is not valid"),
+        (["mcp-server"], ["LUMINAGUARD_ACCEL": "hvf"], "LUMINAGUARD_ACCEL=hvf is not valid: expected one of auto, kvm, tcg"),
+        (["tool-latency", "--quick"], ["WARMUP": "-2"], "WARMUP=-2 is not valid"),
+        (["pool", "warmup"], ["LUMINAGUARD_POOL_SIZE": "21"], "LUMINAGUARD_POOL_SIZE=21 is not valid: expected a whole number from 1 to 20"),
+        (["pool", "warmup"], ["LUMINAGUARD_POOL_SIZE": "0"], "LUMINAGUARD_POOL_SIZE=0 is not valid"),
+        (["startup-probe"], ["LUMINAGUARD_KERNEL": "/nonexistent"], "LUMINAGUARD_KERNEL is set but LUMINAGUARD_INITRD is not"),
     ])
     func badInputExitsNonZeroNamingTheProblem(args: [String], env: [String: String], message: String) throws {
         let r = try Self.run(args, env: env)
@@ -63,7 +71,7 @@ import Glibc
         let snapDir = try TempDirectory(prefix: "lgintsnap")
         defer { snapDir.remove() }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try Startup.lgperfPath())
+        p.executableURL = URL(fileURLWithPath: try LGPerfBinary.locate())
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(
             ["LUMINAGUARD_RUN_DIR": runDir.path, "LUMINAGUARD_REPORTS_DIR": runDir.path + "/reports",

@@ -1,26 +1,16 @@
 import Foundation
 import Testing
+import LGSettings
 import PerfMetrics
 import VMFixtures
 @testable import Scenarios
 
 @Suite struct RunConfigTests {
-    @Test func defaultsFollowTheGuide() throws {
-        #expect(try RunConfig.fromEnvironment(quick: false, environment: [:]).iterations == 100)
-        #expect(try RunConfig.fromEnvironment(quick: true, environment: [:]).iterations == 10)
-        #expect(try RunConfig.fromEnvironment(quick: true, environment: ["ITERATIONS": "50"]).iterations == 50)
-        #expect(try RunConfig.fromEnvironment(quick: false, environment: ["WARMUP": "0"]).warmup == 0)
-    }
-
-    @Test(arguments: ["0", "abc", "-5", "100001", "1.5", ""])
-    func badIterationsAreRejectedNamingTheVariable(_ value: String) {
-        #expect { try RunConfig.fromEnvironment(quick: false, environment: ["ITERATIONS": value]) } throws: {
-            "\($0)".contains("ITERATIONS=")
-        }
-    }
-
-    @Test func badWarmupIsRejected() {
-        #expect(throws: ConfigError.self) { try RunConfig.fromEnvironment(quick: false, environment: ["WARMUP": "x"]) }
+    @Test func followsTheSettings() throws {
+        let full = RunConfig(try Settings.load(environment: [:], mode: .full), phase: .chaos)
+        #expect(full.iterations == 100 && full.warmup == 3 && !full.quick && full.phase == .chaos)
+        let quick = RunConfig(try Settings.load(environment: ["ITERATIONS": "50"], mode: .quick), phase: .baseline)
+        #expect(quick.iterations == 50 && quick.warmup == 1 && quick.quick)
     }
 }
 

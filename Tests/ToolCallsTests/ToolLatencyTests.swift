@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import MCP
 import ToolCalls
+import Scenarios
 import VMFixtures
 
 /// The measurement functions, run small: they must return real, labelled

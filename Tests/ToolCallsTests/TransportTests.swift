@@ -3,6 +3,7 @@ import Testing
 import AgentProtocol
 import MCP
 import ToolCalls
+import Scenarios
 import VMFixtures
 #if canImport(Glibc)
 import Glibc

@@ -19,21 +19,21 @@ import Testing
 
     @Test func forcedKVMFailsClearlyWhereItCannotWork() throws {
         let broken = KVMStatus(usable: false, reason: "test reason")
-        #expect { try AcceleratorChoice.resolve(environment: ["LUMINAGUARD_ACCEL": "kvm"], kvm: broken) } throws: {
+        #expect { try AcceleratorChoice.resolve(requested: "kvm", kvm: broken) } throws: {
             "\($0)".contains("LUMINAGUARD_ACCEL=kvm") && "\($0)".contains("test reason")
         }
-        #expect(try AcceleratorChoice.resolve(environment: [:], kvm: broken) == .tcg)
-        #expect(try AcceleratorChoice.resolve(environment: ["LUMINAGUARD_ACCEL": "tcg"], kvm: KVMStatus(usable: true, reason: "")) == .tcg)
-        #expect(try AcceleratorChoice.resolve(environment: [:], kvm: KVMStatus(usable: true, reason: "")) == .kvm)
-        #expect(throws: VMError.self) { try AcceleratorChoice.resolve(environment: ["LUMINAGUARD_ACCEL": "hvf"], kvm: broken) }
+        #expect(try AcceleratorChoice.resolve(requested: "auto", kvm: broken) == .tcg)
+        #expect(try AcceleratorChoice.resolve(requested: "tcg", kvm: KVMStatus(usable: true, reason: "")) == .tcg)
+        #expect(try AcceleratorChoice.resolve(requested: "auto", kvm: KVMStatus(usable: true, reason: "")) == .kvm)
+        #expect(throws: VMError.self) { try AcceleratorChoice.resolve(requested: "hvf", kvm: broken) }
     }
 
     @Test func thisHostsKVMVerdictIsConsistent() throws {
         let here = KVMStatus.detect()
         if here.usable {
-            #expect(try AcceleratorChoice.resolve(environment: ["LUMINAGUARD_ACCEL": "kvm"]) == .kvm)
+            #expect(try AcceleratorChoice.resolve(requested: "kvm") == .kvm)
         } else {
-            #expect(throws: VMError.self) { try AcceleratorChoice.resolve(environment: ["LUMINAGUARD_ACCEL": "kvm"]) }
+            #expect(throws: VMError.self) { try AcceleratorChoice.resolve(requested: "kvm") }
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import AgentProtocol
 import HostProbes
+import LGSettings
 @testable import VMFixtures
 #if canImport(Glibc)
 import Glibc
@@ -9,16 +10,16 @@ import Glibc
 
 @Suite struct PoolSettingsTests {
     @Test func defaultsFromTheGuide() throws {
-        let s = try PoolSettings.fromEnvironment(["LUMINAGUARD_SNAPSHOT_PATH": NSTemporaryDirectory() + "lg-snap-defaults"])
+        let s = PoolSettings(try Settings.load(environment: ["LUMINAGUARD_SNAPSHOT_PATH": NSTemporaryDirectory() + "lg-snap-defaults"]))
         #expect(s.size == 5 && s.refreshSeconds == 3600)
     }
 
     @Test(arguments: [("LUMINAGUARD_POOL_SIZE", "0"), ("LUMINAGUARD_POOL_SIZE", "21"), ("LUMINAGUARD_POOL_SIZE", "five"),
                       ("LUMINAGUARD_SNAPSHOT_REFRESH_SECS", "59"), ("LUMINAGUARD_SNAPSHOT_REFRESH_SECS", "-1")])
     func outOfRangeValuesNameTheVariableAndRange(name: String, value: String) {
-        #expect { try PoolSettings.fromEnvironment([name: value]) } throws: { error in
+        #expect { PoolSettings(try Settings.load(environment: [name: value])) } throws: { error in
             let text = "\(error)"
-            return text.contains("\(name)=\(value)") && (text.contains("1-20") || text.contains("60-"))
+            return text.contains("\(name)=\(value)") && (text.contains("from 1 to 20") || text.contains("from 60 to"))
         }
     }
 
@@ -27,7 +28,7 @@ import Glibc
         let file = NSTemporaryDirectory() + "lg-not-a-dir-\(getpid())"
         FileManager.default.createFile(atPath: file, contents: Data())
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let s = try PoolSettings.fromEnvironment(["LUMINAGUARD_SNAPSHOT_PATH": file + "/snapshots"])
+        let s = PoolSettings(try Settings.load(environment: ["LUMINAGUARD_SNAPSHOT_PATH": file + "/snapshots"]))
         #expect(s.snapshotPath.hasPrefix(ProjectPaths.cacheDirectory))
         #expect(s.notice?.contains("not writable") == true)
     }

@@ -1,60 +1,144 @@
 import Foundation
 import Testing
-import AgentProtocol
-import HostProbes
 import PerfMetrics
-import PerfStats
 import Scenarios
 import VMFixtures
 
 extension Validation {
+@Suite(.tags(.spawn, .baseline))
+struct `VM spawn [tag:spawn] [tag:baseline]` {
+    @Test func `cold boot to agent-ready, labelled and within budget`() async throws {
+        let backend = try Fixture.backend()
+        let settings = try Fixture.settings()
+        let file = try await Fixture.runOne("baseline.spawn", backend: backend)
+        let spawn = try #require(file["spawn_time_ms"])
+        #expect(spawn.count == settings.iterations)
+        #expect(file.labels.backend == backend.kind.rawValue && file.labels.accelerator == backend.accelerator.rawValue)
+        #expect(file.provenance?.benchmark == "baseline.spawn" && file.provenance?.origin == "test" && file.provenance?.mode == "quick")
+        if backend.kind == .qemu {
+            // The guest really booted: its kernel reported its own uptime.
+            #expect(file["guest_kernel_to_init_ms"] != nil)
+            #expect(file.tools["guest_image"] != nil)
+            // The guest's clock runs at the host's rate: boot by boot, its own
+            // kernel-to-agent time fits inside the host's VMM-start-to-hello.
+            let inGuest = try #require(file["guest_kernel_to_agent_ms"]).samples
+            let hostSeen = try #require(file["agent_hello_ms"]).samples
+            for (g, h) in zip(inGuest, hostSeen) { #expect(g < h, "guest says \(g) ms, the host saw \(h) ms") }
+        }
+        // Judged honestly against the guide's target, whatever the backend.
+        #expect(spawn.meetsTarget == (spawn.median < 200))
+        if backend.accelerator != .kvm && spawn.median >= 200 {
+            #expect(file.labels.caveat != nil, "an emulated number below target must carry its caveat")
+        }
+        try Fixture.expectWithinBudget(file, backend)
+    }
+
+    @Test func `process backend numbers say process`() async throws {
+        let backend = try Fixture.processBackend()
+        var settings = try Fixture.settings()
+        settings.iterations = 5
+        let file = try await Fixture.runOne("baseline.spawn", backend: backend, settings: settings)
+        #expect(file.labels.backend == "process" && file.labels.accelerator == "none")
+        #expect(file.labels.caveat?.contains("no VM") == true)
+        try Fixture.expectWithinBudget(file, backend)
+    }
+}
+
+@Suite(.tags(.memory, .baseline))
+struct `VM memory [tag:memory] [tag:baseline]` {
+    @Test func `per-VM RSS, PSS and VMM overhead after a standard workload`() async throws {
+        let backend = try Fixture.backend()
+        let file = try await Fixture.runOne("baseline.memory", backend: backend)
+        let pss = try #require(file["memory_mb"])
+        let rss = try #require(file["vm_rss_mb"])
+        #expect(pss.median > 1 && pss.median <= rss.max + 0.001, "PSS cannot exceed RSS")
+        #expect(pss.meetsTarget == (pss.median < 200))
+        #expect(try #require(file["harness_peak_rss_mb"]).median > 1)
+        if backend.kind != .process {
+            let overhead = try #require(file["vmm_overhead_mb"])
+            #expect(overhead.median > 0 && overhead.median < rss.median, "overhead excludes guest RAM, so it is below RSS")
+        }
+        try Fixture.expectWithinBudget(file, backend)
+    }
+}
+
+/// A benchmark of the harness itself, not of the sandbox: not in the baseline run.
+@Suite(.tags(.spawn))
+struct `Harness overhead [tag:spawn]` {
+    @Test func `the harness adds at most 5 percent over a hand-started QEMU`() async throws {
+        let file = try await Fixture.runOne("baseline.harness_overhead")
+        let ratio = try #require(file["harness_overhead_ratio"]).median
+        let limit = try Budget.forBackend(try Fixture.backend()).harnessOverheadRatio ?? 1.05
+        #expect(ratio <= limit, "suite \(file["suite_spawn_ms"]?.median ?? 0) ms vs by hand \(file["by_hand_ms"]?.median ?? 0) ms")
+    }
+}
+
+@Suite(.tags(.spawn, .baseline))
+struct `Snapshot pool [tag:spawn] [tag:baseline]` {
+    @Test func `cold boot vs snapshot restore vs pool checkout, side by side`() async throws {
+        let backend = try Fixture.backend()
+        let n = try Fixture.settings().iterations
+        let file = try await Fixture.runOne("baseline.pool", backend: backend)
+        let checkout = try #require(file["spawn_time_ms"]), restore = try #require(file["restore_to_ready_ms"])
+        let cold = try #require(file["cold_spawn_ms"])
+        #expect(checkout.count == n && restore.count == n && cold.count == n)
+        #expect(checkout.median < restore.median && restore.median < cold.median)
+        #expect(try Fixture.count(file, "pool_hits") >= n, "every measured checkout came from the pool")
+        #expect(try #require(file["pool_total_pss_mb"]).median > 0)
+        try Fixture.expectWithinBudget(file, backend)
+    }
+}
+
+@Suite(.tags(.latency, .baseline))
+struct `Tool-call latency [tag:latency] [tag:baseline]` {
+    @Test func `MCP tool calls into the sandbox, per tool, with breakdown and comparisons`() async throws {
+        let backend = try Fixture.backend()
+        let n = try Fixture.settings().iterations
+        let file = try await Fixture.runOne("baseline.latency", backend: backend)
+        #expect(file.labels.backend == backend.kind.rawValue && file.labels.accelerator == backend.accelerator.rawValue)
+        for tool in ["read_file", "write_file", "list_directory", "search", "execute_command"] {
+            let s = try #require(file["tool_latency_\(tool)_ms"], "no series for \(tool)")
+            #expect(s.count == n && s.min > 0)
+        }
+        let pooled = try #require(file["tool_latency_ms"])
+        #expect(pooled.count == 5 * n)
+        #expect(pooled.meetsTarget == (pooled.median < 100))
+        // The parts are smaller than the whole: a ping over the channel costs
+        // less than the same channel carrying a tool call through MCP.
+        let ping = try #require(file["agent_ping_ms"]), mcpRead = try #require(file["mcp_read_file_ms"])
+        #expect(ping.median < mcpRead.median)
+        // The descriptor transport does not poll; the SDK's stdio transport sleeps 10 ms when idle.
+        let sdk = try #require(file["mcp_echo_sdk_stdio_ms"]), fast = try #require(file["mcp_echo_fast_ms"])
+        #expect(sdk.median > 5 * fast.median, "SDK stdio \(sdk.median) ms vs descriptor transport \(fast.median) ms")
+        #expect(try #require(file["client_new_per_call_ms"]).median > (try #require(file["client_reuse_ms"])).median)
+        // Host-only series say so; the rest carry the sandbox's labels.
+        for name in ["mcp_echo_host_only_ms", "mcp_echo_sdk_stdio_ms", "mcp_echo_fast_ms"] {
+            #expect(file.labels(of: try #require(file[name])) == .hostOnly, "\(name)")
+        }
+        #expect(file.labels(of: mcpRead) == file.labels && file.labels(of: ping) == file.labels)
+        // The agent's own time inside the sandbox is part of each round trip.
+        let pingInGuest = try #require(file["agent_ping_in_guest_ms"]), channel = try #require(file["agent_channel_ms"])
+        #expect(pingInGuest.median < ping.median && channel.median < ping.median && channel.min > 0)
+        #expect(try #require(file["agent_read_file_in_guest_ms"]).median < (try #require(file["agent_read_file_ms"])).median)
+    }
+}
+
 @Suite(.tags(.network, .baseline))
 struct `Network latency [tag:network] [tag:baseline]` {
-    @Test func `TCP round trip host to guest over virtio-net`() throws {
-        let backend = try Fixture.qemu()
-        let config = try Fixture.config()
-        let load = ProcProbes.loadAverage1()
-        let vm = try backend.spawn(SpawnOptions(network: true))
-        defer { vm.shutdown(); Fixture.expectNoVMLeft() }
-        let port = try #require((vm as? QEMUSandbox)?.echoPort)
-        let rtt = try SandboxProbes.networkRoundTripsMs(port: port, count: config.iterations * 10, warmup: config.warmup * 10)
-        var file = RunContext.newFile(scope: "network", phase: .baseline, backend: backend, iterations: rtt.samples.count,
-                                      warmup: rtt.warmup.count, loadBefore: load,
-                                      notes: ["network_latency_ms: 16-byte TCP round trip from the host (127.0.0.1, QEMU user networking) to an echo service in the guest, over virtio-net."])
-        file.add("network_latency_ms", try MetricSeries(metric: .network, unit: "ms", description: "TCP echo round trip host <-> guest",
-                                                        series: MeasuredSeries(warmup: rtt.warmup, samples: rtt.samples), judged: true))
-        let checked = try Fixture.writeAndCheck(file)
-        let s = try #require(checked["network_latency_ms"])
-        #expect(s.count == config.iterations * 10 && s.min > 0)
+    @Test func `TCP round trip host to guest over virtio-net`() async throws {
+        let n = try Fixture.settings().iterations
+        let file = try await Fixture.runOne("baseline.network")
+        let s = try #require(file["network_latency_ms"])
+        #expect(s.count == n * 10 && s.min > 0)
         #expect(s.meetsTarget == (s.median < 50))
     }
 }
 
 @Suite(.tags(.cpu, .baseline))
 struct `CPU utilisation [tag:cpu] [tag:baseline]` {
-    @Test func `VMM CPU while idle and while serving tool calls`() throws {
-        let backend = try Fixture.backend()
-        let config = try Fixture.config()
-        let load = ProcProbes.loadAverage1()
-        let vm = try backend.spawn(SpawnOptions())
-        defer { vm.shutdown(); Fixture.expectNoVMLeft() }
-        let windows = max(3, config.iterations / 2)
-        var idle: [Double] = [], busy: [Double] = []
-        _ = try vm.session.call(.writeFile, ["path": .string("cpu.txt"), "content": .string("x")])
-        _ = try SandboxProbes.cpuPercent(pid: vm.pid, seconds: 0.5)  // warm-up: let boot activity settle
-        for _ in 0..<windows {
-            idle.append(try SandboxProbes.cpuPercent(pid: vm.pid, seconds: 0.5))
-            busy.append(try SandboxProbes.cpuPercent(pid: vm.pid, seconds: 0.5) {
-                _ = try vm.session.call(.readFile, ["path": .string("cpu.txt")], timeout: 10)
-            })
-        }
-        var file = RunContext.newFile(scope: "cpu", phase: .baseline, backend: backend, iterations: windows, warmup: 1, loadBefore: load,
-                                      notes: ["cpu_percent: CPU time of the sandbox's VMM process per wall time over 0.5 s windows while idle after boot (100 % = one core).",
-                                              "cpu_busy_percent: the same while the harness sends back-to-back tool calls."])
-        file.add("cpu_percent", try MetricSeries(metric: .cpu, unit: "%", description: "idle sandbox VMM CPU", series: MeasuredSeries(samples: idle), judged: true))
-        file.add("cpu_busy_percent", try MetricSeries(metric: .cpu, unit: "%", description: "VMM CPU under back-to-back tool calls", series: MeasuredSeries(samples: busy), judged: false))
-        let checked = try Fixture.writeAndCheck(file)
-        let i = try #require(checked["cpu_percent"]), b = try #require(checked["cpu_busy_percent"])
+    @Test func `VMM CPU while idle and while serving tool calls`() async throws {
+        let file = try await Fixture.runOne("baseline.cpu")
+        let i = try #require(file["cpu_percent"]), b = try #require(file["cpu_busy_percent"])
         #expect(i.min >= 0 && b.max <= 100 * Double(ProcessInfo.processInfo.activeProcessorCount) + 10)
         #expect(b.median > i.median, "serving calls must cost more CPU than idling (idle \(i.median) %, busy \(b.median) %)")
     }
@@ -62,21 +146,10 @@ struct `CPU utilisation [tag:cpu] [tag:baseline]` {
 
 @Suite(.tags(.throughput, .baseline))
 struct `Throughput [tag:throughput] [tag:baseline]` {
-    @Test func `tool calls per minute through one sandbox`() throws {
-        let backend = try Fixture.backend()
-        let config = try Fixture.config()
-        let load = ProcProbes.loadAverage1()
-        let vm = try backend.spawn(SpawnOptions())
-        defer { vm.shutdown(); Fixture.expectNoVMLeft() }
-        _ = try SandboxProbes.throughputOpsPerMinute(session: vm.session, windows: 1, seconds: 0.2)  // warm-up
-        let windows = max(3, config.iterations / 2)
-        let rates = try SandboxProbes.throughputOpsPerMinute(session: vm.session, windows: windows, seconds: 0.5)
-        var file = RunContext.newFile(scope: "throughput", phase: .baseline, backend: backend, iterations: windows, warmup: 1, loadBefore: load,
-                                      notes: ["throughput_ops_per_min: read_file calls (256 bytes) completed back to back through the guest agent in 0.5 s windows, scaled to a minute."])
-        file.add("throughput_ops_per_min", try MetricSeries(metric: .throughput, unit: "ops/min", description: "sequential tool calls per minute",
-                                                            series: MeasuredSeries(samples: rates), judged: true))
-        let checked = try Fixture.writeAndCheck(file)
-        let s = try #require(checked["throughput_ops_per_min"])
+    @Test func `tool calls per minute through one sandbox`() async throws {
+        let windows = max(3, try Fixture.settings().iterations / 2)
+        let file = try await Fixture.runOne("baseline.throughput")
+        let s = try #require(file["throughput_ops_per_min"])
         #expect(s.count == windows && s.min > 0)
         #expect(s.meetsTarget == (s.median >= 1000))
     }
@@ -84,25 +157,10 @@ struct `Throughput [tag:throughput] [tag:baseline]` {
 
 @Suite(.tags(.startup, .baseline))
 struct `Start-up [tag:startup] [tag:baseline]` {
-    @Test func `orchestrator process start to first tool result`() throws {
-        let backend = try Fixture.backend()
-        let config = try Fixture.config()
-        let lgperf = try Startup.lgperfPath()
-        let load = ProcProbes.loadAverage1()
-        let runs = max(3, config.iterations / 2)
-        var warm: [Double] = [], samples: [Double] = []
-        for i in 0..<(1 + runs) {
-            let ms = try Startup.measureOnce(lgperf: lgperf, backend: backend.kind)
-            Fixture.log(String(format: "  start-up %d/%d: %.1f ms", i, runs, ms))
-            if i == 0 { warm.append(ms) } else { samples.append(ms) }
-        }
-        Fixture.expectNoVMLeft()
-        var file = RunContext.newFile(scope: "startup", phase: .baseline, backend: backend, iterations: runs, warmup: 1, loadBefore: load,
-                                      notes: ["startup_time_ms: from starting a fresh orchestrator process (lgperf startup-probe, \((lgperf as NSString).lastPathComponent) at \(lgperf)) to its first tool execution (execute_command in the sandbox) completing."])
-        file.add("startup_time_ms", try MetricSeries(metric: .startup, unit: "ms", description: "process start to first tool result",
-                                                     series: MeasuredSeries(warmup: warm, samples: samples), judged: true))
-        let checked = try Fixture.writeAndCheck(file)
-        let s = try #require(checked["startup_time_ms"])
+    @Test func `orchestrator process start to first tool result`() async throws {
+        let runs = max(3, try Fixture.settings().iterations / 2)
+        let file = try await Fixture.runOne("baseline.startup")
+        let s = try #require(file["startup_time_ms"])
         #expect(s.count == runs && s.min > 0)
         #expect(s.meetsTarget == (s.median < 500))
     }

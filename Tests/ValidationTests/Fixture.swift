@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HostProbes
+import LGSettings
 import PerfMetrics
 import Scenarios
 import VMFixtures
@@ -8,26 +9,30 @@ import VMFixtures
 import Glibc
 #endif
 
-/// Shared set-up for the validation suites.
+/// Shared set-up for the validation suites: they select a benchmark from the
+/// catalogue, run it as `lgperf run` would (quick sizes; ITERATIONS and the
+/// other settings apply), and assert on the files it wrote.
 enum Fixture {
+    /// The settings of a test run: quick mode, validated once.
+    static func settings() throws -> Settings {
+        let s = try Settings.load(mode: .quick)
+        Settings.install(s)
+        return s
+    }
+
     /// The backend the suites measure: the best one here (QEMU under TCG on a
     /// host without hardware KVM). With LUMINAGUARD_REQUIRE_VM=1 (set by
     /// scripts/test.sh wherever QEMU is installed) falling back to the
     /// process backend is a failure, not a silent downgrade.
     static func backend() throws -> any VMBackend {
-        let b = try BackendChoice.resolve(log: { print($0) })
-        if ProcessInfo.processInfo.environment["LUMINAGUARD_REQUIRE_VM"] == "1" && b.kind == .process {
+        let s = try settings()
+        let b = try BackendChoice.resolve(s.backend, log: { print($0) })
+        if s.requireVM && b.kind == .process {
             throw VMError("LUMINAGUARD_REQUIRE_VM=1 but only the process backend is available")
         }
         if var q = b as? QEMUBackend { q.runDirectory = runDirectory; return q }
         if b.kind == .process { return try processBackend() }
         return b
-    }
-
-    static func qemu() throws -> QEMUBackend {
-        var q = try BackendChoice.qemu()
-        q.runDirectory = runDirectory
-        return q
     }
 
     static func processBackend() throws -> ProcessBackend {
@@ -37,54 +42,50 @@ enum Fixture {
     /// The validation suites' own run directory: their VMs' sockets and
     /// workspaces live here, which tells their processes from those of other
     /// suites running in the same `swift test` process.
-    nonisolated(unsafe) static let runDirectory: String = {
+    static let runDirectory: String = {
         let path = "/tmp/lgval-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()
 
-    /// Quick mode unless ITERATIONS is set: a test run is a check, the main
-    /// job is the measurement.
-    static func config(phase: Phase = .baseline) throws -> RunConfig {
-        let env = ProcessInfo.processInfo.environment
-        return try RunConfig.fromEnvironment(quick: env["ITERATIONS"] == nil, phase: phase)
+    static func context(backend: (any VMBackend)? = nil, settings: Settings? = nil) throws -> BenchmarkContext {
+        BenchmarkContext(settings: try settings ?? self.settings(), backend: try backend ?? self.backend(), origin: .test,
+                         runDirectory: runDirectory, progress: { print($0) })
     }
 
-    static func log(_ s: String) { print(s) }
-
-    /// VMM (or agent) processes started by the validation suites.
-    static func vmmChildren() -> [Int32] {
-        ProcProbes.descendants(of: getpid()).filter { pid in
-            let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
-            return cmd.contains(runDirectory + "/")
-        }
+    /// Runs catalogue benchmark `id`; its files go to reports/test-runs/metrics.
+    static func run(_ id: String, backend: (any VMBackend)? = nil, settings: Settings? = nil) async throws -> [WrittenMetrics] {
+        let files = try await BenchmarkCatalogue.benchmark(id).run(try context(backend: backend, settings: settings))
+        expectNoVMLeft()
+        return files
     }
 
-    /// Fails the test if any VM started by it is still running.
+    /// The one file of a benchmark that writes one.
+    static func runOne(_ id: String, backend: (any VMBackend)? = nil, settings: Settings? = nil) async throws -> MetricsFile {
+        let files = try await run(id, backend: backend, settings: settings)
+        try #require(files.count == 1, "\(id) wrote \(files.count) files")
+        return files[0].file
+    }
+
+    /// Fails the test if any VM started by the suites is still running.
     static func expectNoVMLeft(sourceLocation: SourceLocation = #_sourceLocation) {
-        let left = vmmChildren()
+        let left = Leftovers.vmms(runDirectory: runDirectory)
         #expect(left.isEmpty, "VMM processes left running: \(left)", sourceLocation: sourceLocation)
         for p in left { kill(p, SIGKILL) }
     }
 
-    /// Writes a metrics file where the main job's are (reports/metrics) and
-    /// reads it back through the validating reader.
-    /// Swift Testing captures a backtrace for every Swift error thrown in its
-    /// process unless this is 0. Code that throws on its normal path (the MCP
-    /// SDK's JSON decoding tries one type after another) then runs 2-3x
-    /// slower than in any other process: MCP echo 1.35 ms vs 0.42 ms, read_file
-    /// through MCP 1.95 ms vs 0.97 ms, same build. The scripts set it to 0.
-    static let backtracingThrownErrors = ProcessInfo.processInfo.environment["SWT_SWIFT_ERROR_BACKTRACING_ENABLED"] != "0"
+    /// Every budget check of a file holds (each failing one's text in the message).
+    static func expectWithinBudget(_ file: MetricsFile, _ backend: any VMBackend, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let checks = try Budget.checks(for: file, backend: backend)
+        for c in checks { print("budget \(c.ok ? "ok" : "FAIL"): \(c.text)") }
+        for c in checks where !c.ok { Issue.record("over budget: \(c.text)", sourceLocation: sourceLocation) }
+    }
 
-    static func writeAndCheck(_ file: MetricsFile) throws -> MetricsFile {
-        var file = file
-        if backtracingThrownErrors {
-            log("warning: SWT_SWIFT_ERROR_BACKTRACING_ENABLED is not 0: Swift Testing captures a backtrace for every thrown error, which slows code that throws on its normal path (MCP round trips 2-3x); scripts/test.sh and the main job set it to 0")
-            file.notes.append("Measured in a Swift Testing process that captured a backtrace for every thrown Swift error (SWT_SWIFT_ERROR_BACKTRACING_ENABLED was not 0): code that throws on its normal path, such as the MCP SDK's JSON decoding, ran 2-3x slower than it does elsewhere.")
-        }
-        let url = try file.write(into: RunContext.metricsDirectory)
-        log("wrote \(url.path)")
-        return try MetricsFile.read(from: url)
+    /// The single value of a count series (errors, refusals, leftovers).
+    static func count(_ file: MetricsFile, _ name: String) throws -> Int {
+        let s = try #require(file[name], "\(file.scope) has no \(name)")
+        try #require(s.count == 1)
+        return Int(s.samples[0])
     }
 }
 

@@ -1,4 +1,6 @@
 import Foundation
+import LGSettings
+import ToolCalls
 import AgentProtocol
 import VMFixtures
 import MCP
@@ -26,10 +28,9 @@ public struct LatencyConfig: Sendable {
         self.smallFileBytes = smallFileBytes
     }
 
-    /// `ITERATIONS` from the environment (default 100; quick mode 10).
-    public static func fromEnvironment(quick: Bool = false) throws -> LatencyConfig {
-        let n = try EnvironmentSettings.integer("ITERATIONS", default: quick ? 10 : 100, range: 1...100_000)
-        return LatencyConfig(iterations: n, warmup: max(3, min(20, n / 10)))
+    /// ITERATIONS from the settings; warm-up scaled to it.
+    public init(_ settings: Settings) {
+        self.init(iterations: settings.iterations, warmup: max(3, min(20, settings.iterations / 10)))
     }
 }
 
