@@ -1,5 +1,6 @@
 import Foundation
 import LGSettings
+import PerfStats
 import ToolCalls
 import AgentProtocol
 import VMFixtures
@@ -160,7 +161,7 @@ public enum ToolLatency {
         public var all: [LatencySeries] { [mcpEcho, agentPing, agentReadFile, mcpReadFile, agentPingInGuest, agentReadFileInGuest, channel] }
 
         /// What MCP adds to the agent call: median(MCP read_file) - median(agent read_file).
-        public var mcpOverheadMedianMs: Double { median(mcpReadFile.samplesMs) - median(agentReadFile.samplesMs) }
+        public var mcpOverheadMedianMs: Double { mcpReadFile.median - agentReadFile.median }
     }
 
     /// The parts of a read_file call, measured interleaved in one run.
@@ -489,13 +490,5 @@ final class SocketEchoer: @unchecked Sendable {
     }
 }
 
-/// Type-7 median (linear interpolation), the project's percentile method.
-func median(_ xs: [Double]) -> Double { percentile(xs, 0.5) }
-
-func percentile(_ xs: [Double], _ p: Double) -> Double {
-    guard !xs.isEmpty else { return .nan }
-    let s = xs.sorted()
-    let h = Double(s.count - 1) * p
-    let lo = Int(h.rounded(.down)), hi = min(lo + 1, s.count - 1)
-    return s[lo] + (h - Double(lo)) * (s[hi] - s[lo])
-}
+/// PerfStats' type-7 percentile; NaN for no samples (callers print it).
+func percentile(_ xs: [Double], _ p: Double) -> Double { (try? Percentile.of(xs, p)) ?? .nan }

@@ -93,6 +93,6 @@ struct MCPServerCommand: AsyncParsableCommand {
     }
 
     static func log(_ message: String) {
-        FileHandle.standardError.write(Data("lgperf mcp-server: \(message)\n".utf8))
+        Console.line("lgperf mcp-server: \(message)")
     }
 }

@@ -14,7 +14,7 @@ struct PoolCommand: ParsableCommand {
         ProcessRegistry.shared.installSignalHandlers()
         let settings = PoolSettings(try CommandSettings.load())
         let backend = try BackendChoice.qemu()
-        return VMPool(backend: backend, settings: settings, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+        return VMPool(backend: backend, settings: settings, log: { Console.line($0) })
     }
 
     static func printStats(_ s: PoolStats, _ pool: VMPool) {

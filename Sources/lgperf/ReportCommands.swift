@@ -7,8 +7,9 @@ import PerfReports
 import Glibc
 #endif
 
+/// Report commands' messages end in their own newline; Console writes them.
 private func printError(_ text: String) {
-    FileHandle.standardError.write(Data(text.utf8))
+    Console.line(String(text.hasSuffix("\n") ? text.dropLast() : Substring(text)))
 }
 
 private func fileURL(_ path: String) -> URL { URL(fileURLWithPath: path) }

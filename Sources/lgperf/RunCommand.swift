@@ -69,6 +69,11 @@ struct RunCommand: AsyncParsableCommand {
             outcomes.append(await Self.execute(b, context))
             if ProcessRegistry.shared.interruptSignal != nil { break }
         }
+        if let sig = ProcessRegistry.shared.interruptSignal {
+            ProcessRegistry.shared.killAll()
+            Console.progress("interrupted: no reports written for this run")
+            Glibc.exit(128 + sig)
+        }
         let elapsed = Date().timeIntervalSince(runStart)
         let reports = ReportPaths(root: RunContext.reportsDirectory)
         var reportFailed = false
@@ -87,7 +92,6 @@ struct RunCommand: AsyncParsableCommand {
                      outcomes.filter { if case .failed = $0.status { true } else { false } }.count,
                      outcomes.filter { if case .error = $0.status { true } else { false } }.count,
                      outcomes.filter { if case .skipped = $0.status { true } else { false } }.count))
-        if let sig = ProcessRegistry.shared.interruptSignal { ProcessRegistry.shared.killAll(); Glibc.exit(128 + sig) }
         let bad = outcomes.contains { if case .failed = $0.status { true } else if case .error = $0.status { true } else { false } }
         if bad || reportFailed { throw ExitCode.failure }
     }

@@ -17,7 +17,7 @@ struct StartupProbeCommand: ParsableCommand {
     func run() throws {
         ProcessRegistry.shared.installSignalHandlers()
         let chosen = try BackendChoice.resolve(backend ?? CommandSettings.load().backend, buildImage: false,
-                                               log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+                                               log: { Console.line($0) })
         let vm = try chosen.spawn(SpawnOptions())
         defer { vm.shutdown() }
         let result = try vm.session.call(.executeCommand, ["command": .string("echo ready")])

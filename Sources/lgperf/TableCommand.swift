@@ -32,7 +32,7 @@ struct CheckCommand: ParsableCommand {
                 print("ok   \(f): \(m.series.count) series, \(m.labels.backend)/\(m.labels.accelerator), meets_target \(m.meetsTarget)")
             } catch {
                 bad += 1
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                Console.error("\(error)")
             }
         }
         if bad > 0 { throw ExitCode(1) }

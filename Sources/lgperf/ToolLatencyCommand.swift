@@ -147,6 +147,6 @@ struct ToolLatencyCommand: AsyncParsableCommand {
         let tmp = path + ".tmp-\(getpid())"
         try data.write(to: URL(fileURLWithPath: tmp))
         guard rename(tmp, path) == 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        FileHandle.standardError.write(Data("raw samples written to \(path)\n".utf8))
+        Console.progress("raw samples written to \(path)")
     }
 }
