@@ -16,6 +16,15 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
         public var backend: String
         public var accelerator: String
         public var commit: String
+        /// The metrics file's provenance (nil for files without it, and in
+        /// summaries written before it was recorded).
+        public var provenance: Provenance?
+
+        public init(name: String, scope: String, timestamp: Date, backend: String, accelerator: String, commit: String,
+                    provenance: Provenance? = nil) {
+            self.name = name; self.scope = scope; self.timestamp = timestamp; self.backend = backend
+            self.accelerator = accelerator; self.commit = commit; self.provenance = provenance
+        }
     }
 
     public struct Series: Codable, Sendable, Equatable {

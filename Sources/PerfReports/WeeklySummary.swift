@@ -278,7 +278,8 @@ public enum WeeklySummary {
         }
         let sidecarFiles = used.map {
             SummarySidecar.File(name: $0.fileName, scope: $0.file.scope, timestamp: $0.file.timestamp,
-                                backend: $0.file.labels.backend, accelerator: $0.file.labels.accelerator, commit: $0.file.commit)
+                                backend: $0.file.labels.backend, accelerator: $0.file.labels.accelerator, commit: $0.file.commit,
+                                provenance: $0.file.provenance)
         }
         if let note = previousNote { md += note + "\n\n" }
         if let p = previous {

@@ -184,7 +184,8 @@ struct CompareCommand: AsyncParsableCommand {
           0  no regression
           1  at least one regression
           2  unusable input: unreadable, corrupt or empty file, series without samples, the same series \
-        with different units or metrics, or no series in common (or an --alert-webhook that is not http(s))
+        with different units or metrics, no series in common, a test run's metrics (provenance origin \
+        "test") without --include-test-runs (or an --alert-webhook that is not http(s))
           64 invalid command line (from the argument parser)
         A regression whose alert could not be delivered still exits 1, with a warning on stderr.
         """)
@@ -201,6 +202,9 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("POST a JSON alert here when a regression is found.", valueName: "url"))
     var alertWebhook: String?
 
+    @Flag(name: .long, help: "Compare test runs' metrics too (provenance origin \"test\").")
+    var includeTestRuns = false
+
     func run() async throws {
         var hook: URL?
         if let s = alertWebhook {
@@ -211,7 +215,8 @@ struct CompareCommand: AsyncParsableCommand {
             hook = u
         }
         let e = await RegressionCheck.execute(baseline: fileURL(baseline), current: fileURL(current),
-                                              threshold: threshold.fraction, webhook: hook)
+                                              threshold: threshold.fraction, webhook: hook,
+                                              selection: RunSelection(includeTestRuns: includeTestRuns))
         print(e.output, terminator: "")
         printError(e.errors)
         if e.status != .noRegression { throw ExitCode(e.status.rawValue) }
@@ -226,9 +231,10 @@ struct TrendsCommand: AsyncParsableCommand {
         abstract: "Medians per metric over time.",
         discussion: """
         Reads every metrics file in DIR (default: <reports>/metrics) and prints, per series (kept apart by \
-        backend and accelerator), the median of each run oldest first with its spread (p95 - median and \
-        min..max), the change from the first and the previous run, and DRIFT where a change is beyond the \
-        threshold.
+        backend and accelerator, build and mode: `spawn/spawn_time_ms [qemu/tcg release quick]`), the median \
+        of each run oldest first with its spread (p95 - median and min..max), the change from the first and \
+        the previous run, and DRIFT where a change is beyond the threshold. Test runs' files (provenance \
+        origin "test") are left out, and counted, unless --include-test-runs.
 
         Exit codes: 0 printed, 2 no usable metrics file (or nothing matches --metric).
         """)
@@ -248,6 +254,9 @@ struct TrendsCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(name: .long, help: "Use test runs' metrics files too (provenance origin \"test\").")
+    var includeTestRuns = false
+
     func run() async throws {
         let dir = directory.map(fileURL) ?? ReportPaths.fromEnvironment().metrics
         let collection: MetricsCollection
@@ -256,7 +265,12 @@ struct TrendsCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         for r in collection.rejected { printError("warning: rejected \(r.url.lastPathComponent): \(r.reason)\n") }
-        let series = Trends.compute(collection, metric: metric, phase: phase?.phase, threshold: threshold.fraction)
+        let selection = RunSelection(includeTestRuns: includeTestRuns)
+        if let note = collection.selecting(selection).exclusionNote {
+            printError("note: \(note); pass --include-test-runs to use them\n")
+        }
+        let series = Trends.compute(collection, metric: metric, phase: phase?.phase, threshold: threshold.fraction,
+                                    selection: selection)
         guard !series.isEmpty else {
             printError("error: no series in \(dir.path)" + (metric.map { " matching '\($0)'" } ?? "") + "\n")
             throw ExitCode(2)
