@@ -38,6 +38,38 @@ extension `Report generator` {
         #expect(RunSelection.mainJob.admits(try spawn(at: 5, median: 1, provenance: nil)))
     }
 
+    @Test func `a reports directory with both gives a weekly summary from the main job's files only`() throws {
+        let dir = try TempDir("prov-summary")
+        defer { dir.remove() }
+        let metrics = dir.path("reports/metrics")
+        let main = try spawn(at: 0, median: 1000, provenance: Metrics.mainJob("baseline.spawn"))
+        try main.write(into: metrics)
+        try spawn(at: 100, median: 1500, provenance: Metrics.testRun("baseline.spawn")).write(into: metrics)
+        // A scope only a test run wrote.
+        try Metrics.file(scope: "memory", backend: "qemu", accelerator: "tcg", timestamp: .fixed(50),
+                         provenance: Metrics.testRun("baseline.memory"), series: [
+            .init(name: "memory_mb", metric: .memory, unit: "MB", samples: around(140, seed: 9)),
+        ]).write(into: metrics)
+
+        let o = try WeeklySummary.generate(.init(phase: .baseline, metrics: metrics, outputDirectory: dir.path("reports/summaries")))
+        #expect(o.filesUsed == [main.fileName])
+        #expect(o.excluded.count == 2)
+        let data = try SummarySidecar.read(from: o.data)
+        #expect(data.series.map(\.key) == ["spawn/spawn_time_ms"])
+        #expect(data.series.first?.samples == main["spawn_time_ms"]?.samples)
+        #expect(data.files.first?.provenance == Metrics.mainJob("baseline.spawn"))
+        let md = try String(contentsOf: o.markdown, encoding: .utf8)
+        #expect(md.contains("Files left out: left out 2 metrics files: 2 test-run files"), "\(md)")
+        #expect(md.contains("release quick benchmark"))
+        #expect(!md.contains("memory/memory_mb"))
+
+        // Asked for, the test runs are used (the newest spawn file is then a test run's).
+        let all = try WeeklySummary.generate(.init(phase: .baseline, metrics: metrics, outputDirectory: dir.path("all"),
+                                                   includeTestRuns: true))
+        #expect(all.filesUsed.count == 2 && all.excluded.isEmpty)
+        #expect(try String(contentsOf: all.markdown, encoding: .utf8).contains("debug quick test"))
+    }
+
     @Test func `trends come from the main job's files, kept apart by build and mode`() throws {
         let dir = try TempDir("prov-trends")
         defer { dir.remove() }
