@@ -29,6 +29,58 @@ public struct RunLabels: Codable, Sendable, Equatable {
     }
 }
 
+/// What produced a metrics file: which build, benchmark, mode and command,
+/// and whether it was the main job or a test run. Readers that summarise a
+/// directory (weekly summaries, trends, compare) use only the main job's
+/// files by default, so a debug test number never stands beside a release one.
+public struct Provenance: Codable, Sendable, Equatable {
+    /// `release` or `debug`.
+    public var build: String
+    /// The catalogue id of the benchmark, e.g. `baseline.spawn`.
+    public var benchmark: String
+    /// `quick` or `full`.
+    public var mode: String
+    /// The command line that produced the file.
+    public var command: String
+    /// `benchmark` (the main job, `lgperf run`) or `test` (a test run).
+    public var origin: String
+
+    public static let builds = ["release", "debug"]
+    public static let modes = ["quick", "full"]
+    public static let origins = [benchmarkOrigin, testOrigin]
+    public static let benchmarkOrigin = "benchmark"
+    public static let testOrigin = "test"
+
+    public init(build: String = Provenance.currentBuild, benchmark: String, mode: String, command: String, origin: String) {
+        self.build = build; self.benchmark = benchmark; self.mode = mode; self.command = command; self.origin = origin
+    }
+
+    /// The build configuration of this binary: `debug` or `release`.
+    public static var currentBuild: String {
+        #if DEBUG
+        return "debug"
+        #else
+        return "release"
+        #endif
+    }
+
+    /// True for a file written by a test run rather than the main job.
+    public var isTestRun: Bool { origin == Self.testOrigin }
+
+    /// What is wrong with these values, if anything (nil when valid).
+    public var problem: String? {
+        if !Self.builds.contains(build) { return "provenance.build '\(build)' is not one of \(Self.builds.joined(separator: ", "))" }
+        if benchmark.isEmpty { return "provenance.benchmark is empty" }
+        if !Self.modes.contains(mode) { return "provenance.mode '\(mode)' is not one of \(Self.modes.joined(separator: ", "))" }
+        if command.isEmpty { return "provenance.command is empty" }
+        if !Self.origins.contains(origin) { return "provenance.origin '\(origin)' is not one of \(Self.origins.joined(separator: ", "))" }
+        return nil
+    }
+
+    /// `release quick benchmark`: for labels and tables.
+    public var text: String { "\(build) \(mode) \(origin)" }
+}
+
 public struct HostDescription: Codable, Sendable, Equatable {
     public var hostname: String
     public var cpuModel: String
@@ -171,6 +223,7 @@ public struct MetricsFile: Sendable, Equatable {
     public var tools: [String: String]
     public var commit: String
     public var notes: [String]
+    /// What produced the file; nil in files written before it was recorded.
     public var provenance: Provenance?
     /// Series in insertion order; keys are the JSON field names.
     public private(set) var series: [(name: String, value: MetricSeries)]
@@ -178,15 +231,16 @@ public struct MetricsFile: Sendable, Equatable {
     public static func == (a: MetricsFile, b: MetricsFile) -> Bool {
         a.timestamp == b.timestamp && a.scope == b.scope && a.phase == b.phase && a.iterations == b.iterations
             && a.warmup == b.warmup && a.labels == b.labels && a.host == b.host && a.tools == b.tools
-            && a.commit == b.commit && a.notes == b.notes
+            && a.commit == b.commit && a.notes == b.notes && a.provenance == b.provenance
             && a.series.map(\.name) == b.series.map(\.name) && a.series.map(\.value) == b.series.map(\.value)
     }
 
     public init(timestamp: Date = Date(), scope: String, phase: Phase, iterations: Int, warmup: Int,
-                labels: RunLabels, host: HostDescription, tools: [String: String], commit: String, notes: [String] = []) {
+                labels: RunLabels, host: HostDescription, tools: [String: String], commit: String, notes: [String] = [],
+                provenance: Provenance? = nil) {
         self.timestamp = timestamp; self.scope = scope; self.phase = phase; self.iterations = iterations
         self.warmup = warmup; self.labels = labels; self.host = host; self.tools = tools; self.commit = commit
-        self.notes = notes; self.series = []
+        self.notes = notes; self.provenance = provenance; self.series = []
     }
 
     public mutating func add(_ name: String, _ value: MetricSeries) {

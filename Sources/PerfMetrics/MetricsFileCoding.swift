@@ -12,12 +12,14 @@ private struct AnyKey: CodingKey {
 /// Top-level keys that are not metric series.
 private let reservedKeys: Set<String> = [
     "format_version", "timestamp", "scope", "phase", "iterations", "warmup", "backend", "accelerator",
-    "emulated", "caveat", "host", "tools", "commit", "notes", "meets_target", "series_order",
+    "emulated", "caveat", "host", "tools", "commit", "notes", "meets_target", "series_order", "provenance",
 ]
 
 extension MetricsFile {
     /// Pretty JSON in the guide's format.
     public func encoded() throws -> Data {
+        // A file that could not be read back is not written.
+        if let problem = provenance?.problem { throw MetricsFileError.invalid(file: fileName, problem: problem) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
@@ -99,7 +101,8 @@ extension MetricsFile {
             host: try decodeField("host", as: HostDescription.self),
             tools: try decodeField("tools", as: [String: String].self),
             commit: try need("commit", String.self),
-            notes: (root["notes"] as? [String]) ?? [])
+            notes: (root["notes"] as? [String]) ?? [],
+            provenance: try provenance(root["provenance"], file: name))
         // Series in the order the writer gave (`series_order`), else by name
         // (decoders do not keep a file's key order).
         let named = root.keys.filter { !reservedKeys.contains($0) }
@@ -116,6 +119,26 @@ extension MetricsFile {
             throw MetricsFileError.invalid(file: name, problem: "meets_target says \(statedMeets) but its series say \(file.meetsTarget)")
         }
         return file
+    }
+
+    /// The `provenance` object: absent in older files (nil); when present,
+    /// every field must be there with a valid value.
+    private static func provenance(_ value: Any?, file: String) throws -> Provenance? {
+        guard let value else { return nil }
+        guard let object = value as? [String: Any] else {
+            throw MetricsFileError.invalid(file: file, problem: "field 'provenance' is not an object")
+        }
+        func text(_ key: String) throws -> String {
+            guard let v = object[key] else { throw MetricsFileError.invalid(file: file, problem: "field 'provenance' has no '\(key)'") }
+            guard let s = v as? String else {
+                throw MetricsFileError.invalid(file: file, problem: "field 'provenance.\(key)' has the wrong type (a string is needed)")
+            }
+            return s
+        }
+        let p = Provenance(build: try text("build"), benchmark: try text("benchmark"), mode: try text("mode"),
+                           command: try text("command"), origin: try text("origin"))
+        if let problem = p.problem { throw MetricsFileError.invalid(file: file, problem: problem) }
+        return p
     }
 
     /// The statistics must be those of the samples: a hand-edited or
@@ -188,5 +211,6 @@ private struct EncodingBox: Encodable {
         try c.encode(file.tools, forKey: AnyKey("tools"))
         try c.encode(file.commit, forKey: AnyKey("commit"))
         try c.encode(file.notes, forKey: AnyKey("notes"))
+        try c.encodeIfPresent(file.provenance, forKey: AnyKey("provenance"))
     }
 }

@@ -20,6 +20,31 @@ public struct ReportPaths: Sendable, Equatable {
     public var summaries: URL { root.appendingPathComponent("summaries", isDirectory: true) }
 }
 
+/// Which metrics files a reader uses. The main job's files (provenance
+/// origin `benchmark`) and files written before provenance was recorded are
+/// always used; test runs' files only when asked for, so that a test run's
+/// numbers (often a debug build in quick mode) never mix with the main job's.
+public struct RunSelection: Sendable, Equatable {
+    public var includeTestRuns: Bool
+
+    public init(includeTestRuns: Bool) { self.includeTestRuns = includeTestRuns }
+
+    /// The main job's files only (and files without provenance).
+    public static let mainJob = RunSelection(includeTestRuns: false)
+    /// Every valid file.
+    public static let everything = RunSelection(includeTestRuns: true)
+
+    /// Why `file` is left out, or nil when it is used.
+    public func exclusionReason(_ file: MetricsFile) -> String? {
+        guard let p = file.provenance, p.origin != Provenance.benchmarkOrigin, !includeTestRuns else { return nil }
+        return "\(Self.testRunReasonPrefix) (provenance origin \"\(p.origin)\", \(p.build) build, \(p.mode) mode), not the main job's"
+    }
+
+    public func admits(_ file: MetricsFile) -> Bool { exclusionReason(file) == nil }
+
+    static let testRunReasonPrefix = "a test run's file"
+}
+
 /// A metrics file and where it was read from.
 public struct LoadedMetrics: Sendable, Equatable {
     public var url: URL
@@ -37,16 +62,46 @@ public struct MetricsCollection: Sendable, Equatable {
     /// Files left unread by `loadNewest` because, by their names, a newer
     /// file of the same scope and phase exists.
     public var unread: [URL]
+    /// Valid files left out by the reader's `RunSelection` (test runs), with
+    /// the reason.
+    public var excluded: [(url: URL, reason: String)]
 
-    public init(files: [LoadedMetrics], rejected: [(url: URL, reason: String)], unread: [URL] = []) {
+    public init(files: [LoadedMetrics], rejected: [(url: URL, reason: String)], unread: [URL] = [],
+                excluded: [(url: URL, reason: String)] = []) {
         self.files = files
         self.rejected = rejected
         self.unread = unread
+        self.excluded = excluded
     }
 
     public static func == (a: MetricsCollection, b: MetricsCollection) -> Bool {
         a.files == b.files && a.rejected.map(\.url) == b.rejected.map(\.url) && a.rejected.map(\.reason) == b.rejected.map(\.reason)
-            && a.unread == b.unread
+            && a.unread == b.unread && a.excluded.map(\.url) == b.excluded.map(\.url)
+            && a.excluded.map(\.reason) == b.excluded.map(\.reason)
+    }
+
+    /// The files `selection` admits; the others move to `excluded`.
+    public func selecting(_ selection: RunSelection) -> MetricsCollection {
+        var kept: [LoadedMetrics] = []
+        var excluded = self.excluded
+        for f in files {
+            if let why = selection.exclusionReason(f.file) { excluded.append((f.url, why)) } else { kept.append(f) }
+        }
+        return MetricsCollection(files: kept, rejected: rejected, unread: unread, excluded: excluded)
+    }
+
+    /// One line saying how many files were left out and why (nil when none
+    /// was), e.g. "left out 2 metrics files: 2 test-run files (...)".
+    public var exclusionNote: String? {
+        guard !excluded.isEmpty else { return nil }
+        let tests = excluded.filter { $0.reason.hasPrefix(RunSelection.testRunReasonPrefix) }.count
+        var parts: [String] = []
+        if tests > 0 {
+            parts.append("\(tests) test-run file\(tests == 1 ? "" : "s") (provenance origin \"test\"), kept apart from the main job's numbers")
+        }
+        // Any other reason, as it is.
+        parts += excluded.filter { !$0.reason.hasPrefix(RunSelection.testRunReasonPrefix) }.map { "\($0.url.lastPathComponent): \($0.reason)" }
+        return "left out \(excluded.count) metrics file\(excluded.count == 1 ? "" : "s"): " + parts.joined(separator: "; ")
     }
 
     /// Oldest first; ties broken by file name so the order is stable.
@@ -67,7 +122,13 @@ public struct MetricsCollection: Sendable, Equatable {
 
     /// Reads every `*.json` file directly inside `directory` (or the single
     /// file `directory` names). Files are parsed in parallel: reading 1,000
-    /// files is most of a trend report's time.
+    /// files is most of a trend report's time. Files `selection` does not
+    /// admit are listed in `excluded`.
+    public static func load(_ location: URL, selection: RunSelection) throws -> MetricsCollection {
+        try load(location).selecting(selection)
+    }
+
+    /// Every valid file in `location`, whatever its provenance.
     public static func load(_ location: URL) throws -> MetricsCollection {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: location.path, isDirectory: &isDirectory) else {
@@ -120,10 +181,12 @@ extension MetricsCollection {
     /// other names are read in full. If a file's contents disagree with its
     /// name, every file is read instead. A summary of 1,000 files thus reads
     /// a handful; `load` (used by trends) reads and checks them all.
-    public static func loadNewest(_ location: URL, phase: Phase) throws -> MetricsCollection {
+    /// A file `selection` does not admit (a test run's) does not count as
+    /// its scope's newest: the next newest is read.
+    public static func loadNewest(_ location: URL, phase: Phase, selection: RunSelection = .everything) throws -> MetricsCollection {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: location.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return try load(location)
+            return try load(location, selection: selection)
         }
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: location.path) } catch {
@@ -144,6 +207,7 @@ extension MetricsCollection {
         }
         var files: [LoadedMetrics] = []
         var rejected: [(URL, String)] = []
+        var excluded: [(URL, String)] = []
         var batch = others.sorted()
         var satisfied = Set<String>()
         while true {
@@ -158,9 +222,10 @@ extension MetricsCollection {
                 case .success(let f):
                     if let p = parseName(url.lastPathComponent) {
                         // The name must tell the truth, or the selection by name is void.
-                        guard p.scope == f.scope, p.phase == f.phase else { return try load(location) }
-                        satisfied.insert(p.scope)
+                        guard p.scope == f.scope, p.phase == f.phase else { return try load(location, selection: selection) }
                     }
+                    if let why = selection.exclusionReason(f) { excluded.append((url, why)); continue }
+                    if let p = parseName(url.lastPathComponent) { satisfied.insert(p.scope) }
                     files.append(LoadedMetrics(url: url, file: f))
                 case .failure(let e): rejected.append((url, "\(e)"))
                 }
@@ -168,7 +233,7 @@ extension MetricsCollection {
             batch = []
         }
         let unread = queues.keys.sorted().flatMap { queues[$0]!.flatMap { $0 } }.map { location.appendingPathComponent($0) }
-        return MetricsCollection(files: files, rejected: rejected, unread: unread)
+        return MetricsCollection(files: files, rejected: rejected, unread: unread, excluded: excluded)
     }
 }
 

@@ -51,7 +51,16 @@ public struct ComparisonInput: Sendable {
         public var unit: String
         public var labels: RunLabels
         public var samples: [Double]
+        /// The provenance of the metrics file the series came from (nil when
+        /// not recorded).
+        public var provenance: Provenance?
         public var key: String { "\(scope)/\(name)" }
+
+        public init(scope: String, name: String, metric: MetricKind, unit: String, labels: RunLabels, samples: [Double],
+                    provenance: Provenance? = nil) {
+            self.scope = scope; self.name = name; self.metric = metric; self.unit = unit; self.labels = labels
+            self.samples = samples; self.provenance = provenance
+        }
     }
 
     public var path: String
@@ -76,9 +85,11 @@ public struct ComparisonInput: Sendable {
         if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
            object["kind"] as? String == SummarySidecar.kindValue {
             let s = try SummarySidecar.read(from: target)
+            let provenance = Dictionary(s.files.map { ($0.scope, $0.provenance) }, uniquingKeysWith: { a, _ in a })
             let entries = s.series.map {
                 Entry(scope: $0.scope, name: $0.name, metric: $0.metric, unit: $0.unit,
-                      labels: RunLabels(backend: $0.backend, accelerator: $0.accelerator), samples: $0.samples)
+                      labels: RunLabels(backend: $0.backend, accelerator: $0.accelerator), samples: $0.samples,
+                      provenance: provenance[$0.scope] ?? nil)
             }
             return ComparisonInput(path: target.path, entries: entries, isSummary: true)
         }
@@ -88,7 +99,7 @@ public struct ComparisonInput: Sendable {
         }
         let entries = file.series.map {
             Entry(scope: file.scope, name: $0.name, metric: $0.value.metric, unit: $0.value.unit,
-                  labels: file.labels(of: $0.value), samples: $0.value.samples)
+                  labels: file.labels(of: $0.value), samples: $0.value.samples, provenance: file.provenance)
         }
         return ComparisonInput(path: target.path, entries: entries, isSummary: false)
     }
@@ -120,11 +131,23 @@ public enum RegressionCheck {
 
     /// Throws `ReportError.unusableInput` for corrupt, empty or mismatched
     /// inputs (different units or metrics for the same series, a series
-    /// without samples, nothing in common).
-    public static func compare(baseline: URL, current: URL, threshold: Double, alpha: Double = 0.01) throws -> Result {
+    /// without samples, nothing in common), and for a test run's metrics
+    /// (provenance origin `test`) unless `selection` includes test runs: a
+    /// test run's numbers are not compared with the main job's by default.
+    public static func compare(baseline: URL, current: URL, threshold: Double, alpha: Double = 0.01,
+                               selection: RunSelection = .mainJob) throws -> Result {
         guard threshold >= 0, threshold.isFinite else { throw ReportError.unusableInput("threshold must be a non-negative number") }
         let a = try ComparisonInput.load(baseline)
         let b = try ComparisonInput.load(current)
+        if !selection.includeTestRuns {
+            for input in [a, b] {
+                let tests = input.entries.compactMap(\.provenance).filter { $0.origin != Provenance.benchmarkOrigin }
+                if let p = tests.first {
+                    let n = Set(input.entries.filter { $0.provenance?.origin == p.origin }.map(\.scope)).count
+                    throw ReportError.unusableInput("\(input.path) holds a test run's numbers (\(n) file\(n == 1 ? "" : "s") with provenance origin \"\(p.origin)\", \(p.build) build, \(p.mode) mode): left out, test runs are not compared with the main job's numbers; pass --include-test-runs to compare them anyway")
+                }
+            }
+        }
         // Series are matched by scope/name; two single-scope metrics files
         // whose scopes differ are matched by series name.
         var keyA: (ComparisonInput.Entry) -> String = { $0.key }
@@ -156,6 +179,9 @@ public enum RegressionCheck {
             }
             if ea.labels != eb.labels {
                 warnings.append("\(k): labels differ (\(ea.labels.backend)/\(ea.labels.accelerator) vs \(eb.labels.backend)/\(eb.labels.accelerator)): this compares different configurations")
+            }
+            if let pa = ea.provenance, let pb = eb.provenance, (pa.build, pa.mode, pa.origin) != (pb.build, pb.mode, pb.origin) {
+                warnings.append("\(k): runs differ (\(pa.text) vs \(pb.text)): this compares different configurations")
             }
             labels[k] = (ea.labels, eb.labels)
             rows.append(try SeriesComparison.compare(key: k, metric: ea.metric, unit: ea.unit, baseline: ea.samples,
@@ -270,9 +296,9 @@ extension RegressionCheck {
     /// The whole command: compare, print, alert. Unusable input gives status 2
     /// with the reason; a failed alert is reported but keeps status 1.
     public static func execute(baseline: URL, current: URL, threshold: Double, alpha: Double = 0.01,
-                               webhook: URL? = nil) async -> Execution {
+                               webhook: URL? = nil, selection: RunSelection = .mainJob) async -> Execution {
         let r: Result
-        do { r = try compare(baseline: baseline, current: current, threshold: threshold, alpha: alpha) } catch {
+        do { r = try compare(baseline: baseline, current: current, threshold: threshold, alpha: alpha, selection: selection) } catch {
             return Execution(status: .unusableInput, output: "", errors: "error: unusable input: \(error)\n", result: nil)
         }
         var errors = ""

@@ -16,6 +16,15 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
         public var backend: String
         public var accelerator: String
         public var commit: String
+        /// The metrics file's provenance (nil for files without it, and in
+        /// summaries written before it was recorded).
+        public var provenance: Provenance?
+
+        public init(name: String, scope: String, timestamp: Date, backend: String, accelerator: String, commit: String,
+                    provenance: Provenance? = nil) {
+            self.name = name; self.scope = scope; self.timestamp = timestamp; self.backend = backend
+            self.accelerator = accelerator; self.commit = commit; self.provenance = provenance
+        }
     }
 
     public struct Series: Codable, Sendable, Equatable {
@@ -50,13 +59,18 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
     public var status: String
     public var files: [File]
     public var series: [Series]
+    /// The verdict on each of the phase's acceptance criteria, and the
+    /// criteria file they came from (nil when the summary was made without one).
+    public var criteria: [CriterionResult]?
+    public var criteriaFile: String?
 
     enum CodingKeys: String, CodingKey {
-        case kind, phase, weeks, generated, status, files, series
-        case formatVersion = "format_version"
+        case kind, phase, weeks, generated, status, files, series, criteria
+        case formatVersion = "format_version", criteriaFile = "criteria_file"
     }
 
-    public init(phase: Phase, generated: Date, status: String, files: [File], series: [Series]) {
+    public init(phase: Phase, generated: Date, status: String, files: [File], series: [Series],
+                criteria: [CriterionResult]? = nil, criteriaFile: String? = nil) {
         kind = Self.kindValue
         formatVersion = Self.currentFormat
         self.phase = phase
@@ -65,6 +79,8 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
         self.status = status
         self.files = files
         self.series = series
+        self.criteria = criteria
+        self.criteriaFile = criteriaFile
     }
 
     public func encoded() throws -> Data {

@@ -4,7 +4,9 @@ import PerfMetrics
 /// `lgperf trends`: the median of each series over time, oldest first, with
 /// its spread, and a drift flag when a median moves beyond the threshold
 /// relative to the first run or to the previous one. Series are kept apart by
-/// backend and accelerator: a TCG number and a KVM number are not one trend.
+/// backend and accelerator, and by build and mode (a TCG number and a KVM
+/// number, or a debug quick run and a release full run, are not one trend).
+/// Test runs' files are left out unless asked for (`RunSelection`).
 public enum Trends {
     public struct Point: Sendable, Equatable, Codable {
         public var timestamp: Date
@@ -26,7 +28,10 @@ public enum Trends {
     }
 
     public struct Series: Sendable, Equatable, Codable {
-        /// `<scope>/<name> [backend/accelerator]`.
+        /// `<scope>/<name> [backend/accelerator build mode]`, e.g.
+        /// `spawn/spawn_time_ms [qemu/tcg release quick]`; files without
+        /// provenance give `[backend/accelerator]`, and a test run's (when
+        /// included) ends in ` test`.
         public var key: String
         public var scope: String
         public var name: String
@@ -34,25 +39,50 @@ public enum Trends {
         public var unit: String
         public var backend: String
         public var accelerator: String
+        /// From the files' provenance; nil for files without it.
+        public var build: String?
+        public var mode: String?
+        public var origin: String?
         public var target: String?
         public var points: [Point]
         public var drifted: Bool { points.contains(where: \.drift) }
+        /// `qemu/tcg release quick`.
+        public var configuration: String {
+            Trends.configuration(backend: backend, accelerator: accelerator, build: build, mode: mode, origin: origin)
+        }
     }
 
     /// `metric` filters by series name (`spawn_time_ms`), metric kind
     /// (`spawn`) or scope/name (`spawn/spawn_time_ms`).
+    /// The bracketed part of a series key: `qemu/tcg release quick`.
+    public static func configuration(_ l: RunLabels, _ p: Provenance?) -> String {
+        configuration(backend: l.backend, accelerator: l.accelerator, build: p?.build, mode: p?.mode, origin: p?.origin)
+    }
+
+    static func configuration(backend: String, accelerator: String, build: String?, mode: String?, origin: String?) -> String {
+        var parts = ["\(backend)/\(accelerator)"]
+        if let build { parts.append(build) }
+        if let mode { parts.append(mode) }
+        if let origin, origin != Provenance.benchmarkOrigin { parts.append(origin) }
+        return parts.joined(separator: " ")
+    }
+
+    /// Files `selection` does not admit (by default test runs') are left
+    /// out; `collection.selecting(selection).exclusionNote` says how many.
     public static func compute(_ collection: MetricsCollection, metric: String? = nil, phase: Phase? = nil,
-                               threshold: Double) -> [Series] {
+                               threshold: Double, selection: RunSelection = .mainJob) -> [Series] {
         var order: [String] = []
         var map: [String: Series] = [:]
-        for m in collection.chronological where phase == nil || m.file.phase == phase {
+        for m in collection.selecting(selection).chronological where phase == nil || m.file.phase == phase {
             let f = m.file
             for (name, s) in f.series {
                 if let wanted = metric, wanted != name, wanted != s.metric.rawValue, wanted != "\(f.scope)/\(name)" { continue }
                 let l = f.labels(of: s)
-                let key = "\(f.scope)/\(name) [\(l.backend)/\(l.accelerator)]"
+                let p = f.provenance
+                let key = "\(f.scope)/\(name) [\(configuration(l, p))]"
                 var series = map[key] ?? Series(key: key, scope: f.scope, name: name, metric: s.metric, unit: s.unit,
                                                 backend: l.backend, accelerator: l.accelerator,
+                                                build: p?.build, mode: p?.mode, origin: p?.origin,
                                                 target: s.target, points: [])
                 if map[key] == nil { order.append(key) }
                 let first = series.points.first?.median ?? s.median
@@ -79,7 +109,7 @@ public enum Trends {
         var out = ""
         for s in series {
             let caveat = RunLabels(backend: s.backend, accelerator: s.accelerator).caveat
-            out += "\(s.scope)/\(s.name) (\(s.unit)) [\(s.backend)/\(s.accelerator)]"
+            out += "\(s.scope)/\(s.name) (\(s.unit)) [\(s.configuration)]"
             out += s.target.map { ", target \($0)" } ?? ""
             out += ", \(s.points.count) run\(s.points.count == 1 ? "" : "s")\n"
             if let caveat { out += "  warning: \(caveat)\n" }

@@ -26,12 +26,22 @@ public enum WeeklySummary {
         public var threshold: Double
         public var alpha: Double
         public var now: Date
+        /// The phases' acceptance criteria (`Fixtures/criteria/phase-criteria.json`).
+        /// With it, the status is the verdict on the phase's own criteria; without
+        /// it, on the series' targets and the metrics the guide lists for every phase.
+        public var criteria: URL?
+        /// Use test runs' metrics files too (provenance origin `test`); by
+        /// default only the main job's are used, and the others are counted.
+        public var includeTestRuns: Bool
 
         public init(phase: Phase, metrics: URL, outputDirectory: URL, previous: URL? = nil, threshold: Double = 0.10,
-                    alpha: Double = 0.01, now: Date = Date()) {
+                    alpha: Double = 0.01, now: Date = Date(), criteria: URL? = nil, includeTestRuns: Bool = false) {
             self.phase = phase; self.metrics = metrics; self.outputDirectory = outputDirectory
             self.previous = previous; self.threshold = threshold; self.alpha = alpha; self.now = now
+            self.criteria = criteria; self.includeTestRuns = includeTestRuns
         }
+
+        public var selection: RunSelection { RunSelection(includeTestRuns: includeTestRuns) }
     }
 
     public struct Outcome: Sendable {
@@ -42,6 +52,10 @@ public enum WeeklySummary {
         public var filesUsed: [String]
         public var rejected: [String]
         public var comparedWith: String?
+        /// Valid files left out (test runs'), `name: reason`.
+        public var excluded: [String]
+        /// The verdict on each of the phase's criteria (empty without a criteria file).
+        public var criteria: [CriterionResult]
     }
 
     /// The metrics the guide expects for a phase. All phases need the four
@@ -53,9 +67,11 @@ public enum WeeklySummary {
     }
 
     public static func generate(_ o: Options) throws -> Outcome {
+        // A bad criteria file is an error before anything is written.
+        let criteria = try o.criteria.map { try PhaseCriteria.load(from: $0) }
         let collection: MetricsCollection
         if FileManager.default.fileExists(atPath: o.metrics.path) {
-            collection = try MetricsCollection.loadNewest(o.metrics, phase: o.phase)
+            collection = try MetricsCollection.loadNewest(o.metrics, phase: o.phase, selection: o.selection)
         } else {
             collection = MetricsCollection(files: [], rejected: [])
         }
@@ -104,7 +120,7 @@ public enum WeeklySummary {
         }
 
         let rendered = try render(collection: collection, options: o, previous: previous, previousNote: previousNote,
-                                  chartName: svg.lastPathComponent, metricsLocation: o.metrics)
+                                  chartName: svg.lastPathComponent, metricsLocation: o.metrics, criteria: criteria)
         // The summary being replaced is kept in history/ when it was built
         // from other data, so that later summaries can still compare with it.
         if let existing, existing.files.map(\.name) != currentNames {
@@ -119,7 +135,9 @@ public enum WeeklySummary {
         return Outcome(status: rendered.status, markdown: md, data: json, chart: svg,
                        filesUsed: rendered.used.map(\.fileName),
                        rejected: collection.rejected.map { "\($0.url.lastPathComponent): \($0.reason)" },
-                       comparedWith: previousURL?.path)
+                       comparedWith: previousURL?.path,
+                       excluded: collection.excluded.map { "\($0.url.lastPathComponent): \($0.reason)" },
+                       criteria: rendered.sidecar.criteria ?? [])
     }
 
     public struct Rendered: Sendable {
@@ -131,8 +149,10 @@ public enum WeeklySummary {
     }
 
     public static func render(collection: MetricsCollection, options o: Options, previous: SummarySidecar?,
-                              previousNote: String? = nil, chartName: String, metricsLocation: URL) throws -> Rendered {
+                              previousNote: String? = nil, chartName: String, metricsLocation: URL,
+                              criteria phaseCriteria: PhaseCriteria? = nil) throws -> Rendered {
         let phase = o.phase
+        let collection = collection.selecting(o.selection)
         let used = collection.newestPerScope(phase: phase)
         let inPhase = collection.files.filter { $0.file.phase == phase }
         let superseded = inPhase.filter { f in !used.contains { $0.url == f.url } }
@@ -153,8 +173,16 @@ public enum WeeklySummary {
         let criteria = MetricKind.allCases.map { k in
             Criterion(kind: k, required: required.contains(k), rows: judged.filter { $0.series.metric == k })
         }
+        // With a criteria file: the phase's own criteria decide.
+        let verdicts = phaseCriteria.map { PhaseCriteria.evaluate($0.criteria(for: phase), files: used) }
         let status: Status
         if rows.isEmpty || rows.allSatisfy({ $0.series.samples.isEmpty }) { status = .noData }
+        else if let verdicts {
+            if verdicts.isEmpty { status = .incomplete }
+            else if verdicts.contains(where: { $0.status == .missed }) { status = .fail }
+            else if verdicts.contains(where: { $0.status == .noData }) { status = .incomplete }
+            else { status = .pass }
+        }
         else if judged.contains(where: { $0.series.meetsTarget == false }) { status = .fail }
         else if judged.isEmpty || criteria.contains(where: { $0.required && $0.met == nil }) { status = .incomplete }
         else { status = .pass }
@@ -189,6 +217,24 @@ public enum WeeklySummary {
         default:
             let met = judged.filter { $0.series.meetsTarget == true }.count
             md += "- \(used.count) metrics file\(used.count == 1 ? "" : "s") (newest per scope), \(rows.count) series, \(judged.count) judged against a target: \(met) met, \(judged.count - met) missed.\n"
+            if let verdicts {
+                let n = verdicts.count
+                let count = { (s: CriterionResult.Status) in verdicts.filter { $0.status == s }.count }
+                md += "- \(n) acceptance criteri\(n == 1 ? "on" : "a") for the \(phase.rawValue) phase: \(count(.met)) met, \(count(.missed)) missed, \(count(.noData)) without data.\n"
+                for v in verdicts where v.status == .missed {
+                    md += "- ❌ `\(v.id)` missed: \(cell(v.what)) \(v.stat) \(measuredText(v)), limit \(v.limitText)\(labelsText(v).map { " (\($0))" } ?? "").\n"
+                }
+                for v in verdicts where v.status == .noData {
+                    md += "- ⛔ `\(v.id)` has no data: \(v.note ?? "no samples") (no sample, no pass).\n"
+                }
+                let criterionKeys = Set(verdicts.map(\.series))
+                let context = judged.filter { $0.series.meetsTarget == false && !criterionKeys.contains($0.key) }
+                for r in context {
+                    md += "- `\(r.key)` median \(Format.number(r.series.median)) \(r.series.unit) misses its guide target \(r.series.target ?? "") (\(r.labels.backend)/\(r.labels.accelerator)); not a criterion of this phase, so context only.\n"
+                }
+                md += "\n"
+                break
+            }
             let missing = criteria.filter { $0.required && $0.met == nil }.map(\.kind.rawValue)
             if !missing.isEmpty { md += "- Required metrics without data: \(missing.joined(separator: ", ")) (no sample, no pass).\n" }
             let failed = judged.filter { $0.series.meetsTarget == false }
@@ -203,14 +249,14 @@ public enum WeeklySummary {
         if used.isEmpty {
             md += "No runs: nothing to describe.\n\n"
         } else {
-            md += "| Scope | Backend | Accelerator | Host | CPU | Cores | Kernel | Memory | Load before/after | Iterations (warm-up) | Commit |\n"
-            md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
+            md += "| Scope | Backend | Accelerator | Host | CPU | Cores | Kernel | Memory | Load before/after | Iterations (warm-up) | Commit | Build, mode, origin |\n"
+            md += "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
             for f in used {
                 let h = f.file.host
                 let load = [h.loadAverageBefore, h.loadAverageAfter].map { $0.map { String(format: "%.2f", $0) } ?? "?" }.joined(separator: " / ")
                 let accel = f.file.labels.caveat != nil ? "**\(f.file.labels.accelerator)** ⚠️" : f.file.labels.accelerator
                 let backend = f.file.labels.backend == "process" ? "**process** ⚠️" : f.file.labels.backend
-                md += "| \(cell(f.file.scope)) | \(backend) | \(accel) | \(cell(h.hostname)) | \(cell(h.cpuModel)) | \(h.cores) | \(cell(h.kernel)) | \(Format.number(h.memoryTotalMB)) MB | \(load) | \(f.file.iterations) (\(f.file.warmup)) | \(cell(String(f.file.commit.prefix(12)))) |\n"
+                md += "| \(cell(f.file.scope)) | \(backend) | \(accel) | \(cell(h.hostname)) | \(cell(h.cpuModel)) | \(h.cores) | \(cell(h.kernel)) | \(Format.number(h.memoryTotalMB)) MB | \(load) | \(f.file.iterations) (\(f.file.warmup)) | \(cell(String(f.file.commit.prefix(12)))) | \(f.file.provenance.map { cell($0.text) } ?? "not recorded") |\n"
             }
             let tools = used.flatMap { $0.file.tools.map { "\($0.key) \($0.value)" } }
             var seen = Set<String>()
@@ -233,11 +279,15 @@ public enum WeeklySummary {
                 let l = r.labels
                 let label = "\(l.backend)/\(l.accelerator)" + (l.caveat != nil ? " ⚠️ " + (l.backend == "process" ? "simulated" : "emulated") : "")
                 let metric = "`\(r.key)` \(cell(s.description)) [\(label)], n=\(s.count)"
-                let st: String
+                var st: String
                 switch s.meetsTarget {
                 case .some(true): st = "✅ PASS"
                 case .some(false): st = "❌ FAIL"
                 case .none: st = "context (not judged)"
+                }
+                // With criteria, a target outside them does not decide the status: say so.
+                if let verdicts, s.meetsTarget != nil, !verdicts.contains(where: { $0.series == r.key }) {
+                    st = s.meetsTarget == true ? "✅ within target (context)" : "❌ beyond target (context, not a criterion)"
                 }
                 md += "| \(metric) | \(Format.number(s.median)) \(s.unit) | \(Format.number(s.p95)) \(s.unit) | \(Format.number(s.p99)) \(s.unit) | \(s.target.map(cell) ?? "-") | \(s.grade?.rawValue ?? "-") | \(st) |\n"
             }
@@ -249,22 +299,46 @@ public enum WeeklySummary {
 
         // Acceptance criteria.
         md += "## Acceptance criteria\n\n"
-        md += "| Criterion | Required for \(phase.rawValue) | Result | Evidence |\n|---|---|---|---|\n"
-        for c in criteria {
-            let t = Catalogue.target(for: c.kind)
-            let what = "\(c.kind.rawValue) (`\(Catalogue.fieldName(for: c.kind))`) median \(t.text)"
-            let result: String
-            switch c.met {
-            case .some(true): result = "✅ met"
-            case .some(false): result = "❌ not met"
-            case .none: result = c.required ? "⛔ NO DATA" : "not measured"
+        if let verdicts, let phaseCriteria {
+            md += "The \(phase.rawValue) phase's criteria, from `\(phaseCriteria.file)`, judged on the newest file per scope.\n\n"
+            md += "| Criterion | Measured | Limit | Status | Backend/accelerator |\n|---|---|---|---|---|\n"
+            for v in verdicts {
+                let st: String
+                switch v.status {
+                case .met: st = "✅ met"
+                case .missed: st = "❌ missed"
+                case .noData: st = "⛔ NO DATA"
+                }
+                let labels = labelsText(v).map { l -> String in
+                    let caveat = RunLabels(backend: v.backend!, accelerator: v.accelerator!).caveat
+                    return caveat == nil ? l : "\(l) ⚠️ " + (v.backend == "process" ? "simulated" : "emulated")
+                } ?? "-"
+                md += "| `\(v.id)`: \(cell(v.what)) (`\(v.series)` \(v.stat)) | \(measuredText(v)) | \(cell(v.limitText)) | \(st) | \(labels) |\n"
             }
-            let evidence = c.rows.isEmpty ? "-" : c.rows.map {
-                "`\($0.key)` \(Format.number($0.series.median)) \($0.series.unit) (\($0.labels.backend)/\($0.labels.accelerator))"
-            }.joined(separator: "; ")
-            md += "| \(what) | \(c.required ? "yes" : "no") | \(result) | \(evidence) |\n"
+            let notes = verdicts.filter { $0.note != nil }
+            if !notes.isEmpty {
+                md += "\n" + notes.map { "- `\($0.id)`: \(cell($0.note!))\n" }.joined()
+            }
+            md += "\nOverall: **\(status.rawValue)**. PASS needs every criterion of the phase met; a criterion whose file or series is missing or empty has NO DATA and never passes.\n\n"
+        } else {
+            md += "No criteria file was given: judged by the series' own targets and the metrics the guide lists for every phase.\n\n"
+            md += "| Criterion | Required for \(phase.rawValue) | Result | Evidence |\n|---|---|---|---|\n"
+            for c in criteria {
+                let t = Catalogue.target(for: c.kind)
+                let what = "\(c.kind.rawValue) (`\(Catalogue.fieldName(for: c.kind))`) median \(t.text)"
+                let result: String
+                switch c.met {
+                case .some(true): result = "✅ met"
+                case .some(false): result = "❌ not met"
+                case .none: result = c.required ? "⛔ NO DATA" : "not measured"
+                }
+                let evidence = c.rows.isEmpty ? "-" : c.rows.map {
+                    "`\($0.key)` \(Format.number($0.series.median)) \($0.series.unit) (\($0.labels.backend)/\($0.labels.accelerator))"
+                }.joined(separator: "; ")
+                md += "| \(what) | \(c.required ? "yes" : "no") | \(result) | \(evidence) |\n"
+            }
+            md += "\nOverall: **\(status.rawValue)**. PASS needs every judged series within its target and data for every required metric; a metric with no samples never passes.\n\n"
         }
-        md += "\nOverall: **\(status.rawValue)**. PASS needs every judged series within its target and data for every required metric; a metric with no samples never passes.\n\n"
 
         // Comparison.
         md += "## Comparison with the previous \(phase.rawValue) summary\n\n"
@@ -278,7 +352,8 @@ public enum WeeklySummary {
         }
         let sidecarFiles = used.map {
             SummarySidecar.File(name: $0.fileName, scope: $0.file.scope, timestamp: $0.file.timestamp,
-                                backend: $0.file.labels.backend, accelerator: $0.file.labels.accelerator, commit: $0.file.commit)
+                                backend: $0.file.labels.backend, accelerator: $0.file.labels.accelerator, commit: $0.file.commit,
+                                provenance: $0.file.provenance)
         }
         if let note = previousNote { md += note + "\n\n" }
         if let p = previous {
@@ -336,10 +411,16 @@ public enum WeeklySummary {
         md += "## Data files\n\n"
         if used.isEmpty { md += "None used.\n" }
         for f in used {
-            md += "- `\(f.fileName)`: scope `\(f.file.scope)`, \(Format.xsdDateTime(f.file.timestamp)), \(f.file.labels.backend)/\(f.file.labels.accelerator), \(f.file.series.count) series, commit `\(String(f.file.commit.prefix(12)))`\n"
+            md += "- `\(f.fileName)`: scope `\(f.file.scope)`, \(Format.xsdDateTime(f.file.timestamp)), \(f.file.labels.backend)/\(f.file.labels.accelerator), \(f.file.series.count) series, commit `\(String(f.file.commit.prefix(12)))`"
+            md += f.file.provenance.map { ", \($0.text) (`\(cell($0.command))`)" } ?? ", provenance not recorded"
+            md += "\n"
         }
         if superseded.count + collection.unread.count > 0 {
             md += "\nOlder \(phase.rawValue) files not used (a newer file of the same scope exists): \(superseded.count + collection.unread.count).\n"
+        }
+        if let note = collection.exclusionNote {
+            md += "\nFiles left out: \(note). Pass `--include-test-runs` to use them.\n"
+            for e in collection.excluded { md += "- `\(e.url.lastPathComponent)`: \(e.reason)\n" }
         }
         if !collection.rejected.isEmpty {
             md += "\nRejected files (not valid metrics files, not used):\n"
@@ -352,8 +433,21 @@ public enum WeeklySummary {
                          target: r.series.meetsTarget != nil ? Catalogue.target(for: r.series.metric).threshold : nil)
         }
         let svg = SVGChart.render(title: "\(title): \(status.rawValue)", rows: chartRows)
-        let sidecar = SummarySidecar(phase: phase, generated: o.now, status: status.rawValue, files: sidecarFiles, series: sidecarSeries)
+        let sidecar = SummarySidecar(phase: phase, generated: o.now, status: status.rawValue, files: sidecarFiles, series: sidecarSeries,
+                                     criteria: verdicts, criteriaFile: phaseCriteria?.file)
         return Rendered(markdown: md, svg: svg, sidecar: sidecar, status: status, used: used)
+    }
+
+    /// `median 1053 ms`, or `-` with no data.
+    static func measuredText(_ v: CriterionResult) -> String {
+        guard let m = v.measured else { return "-" }
+        return "\(v.stat) \(m == m.rounded() ? Format.compact(m) : Format.number(m))" + (v.unit.map { $0.isEmpty ? "" : " \($0)" } ?? "")
+    }
+
+    /// `qemu/tcg`, or nil when the series was not found.
+    static func labelsText(_ v: CriterionResult) -> String? {
+        guard let b = v.backend, let a = v.accelerator else { return nil }
+        return "\(b)/\(a)"
     }
 
     /// Escapes a markdown table cell.

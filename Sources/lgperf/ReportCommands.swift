@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PerfMetrics
 import PerfReports
+import VMFixtures
 
 #if canImport(Glibc)
 import Glibc
@@ -13,6 +14,10 @@ private func printError(_ text: String) {
 }
 
 private func fileURL(_ path: String) -> URL { URL(fileURLWithPath: path) }
+
+/// `Fixtures/criteria/phase-criteria.json` in the project (LUMINAGUARD_ROOT or
+/// the package root), like the other Fixtures files.
+var defaultCriteriaPath: String { ProjectPaths.root + "/Fixtures/criteria/phase-criteria.json" }
 
 struct ReportThresholdOption: ExpressibleByArgument {
     var fraction: Double
@@ -117,11 +122,16 @@ struct WeekReportCommand: AsyncParsableCommand {
         abstract: "Markdown summary of a phase: weekN-M_<phase>_summary.md (+ .json, .svg).",
         discussion: """
         Phases: baseline (weeks 1-2), scale (3-4), exhaustion (5-6), chaos (7-8), recovery (9-10), \
-        production (11-12). Uses the newest metrics file per scope for the phase. The summary has an \
-        executive summary, the test environment (with a warning for emulated or process-backend numbers), \
-        the results table, acceptance criteria, a comparison with the previous summary of the phase \
-        (permutation test on the raw samples kept in the .json beside it) and the data files used. \
-        With no samples the status is NO DATA, never a success.
+        production (11-12). Uses the newest metrics file per scope for the phase, from the main job only: \
+        test runs' files (provenance origin "test") are left out and counted unless --include-test-runs. \
+        The summary has an executive summary, the test environment (with a warning for emulated or \
+        process-backend numbers), the results table, the phase's acceptance criteria, a comparison with \
+        the previous summary of the phase (permutation test on the raw samples kept in the .json beside \
+        it) and the data files used.
+
+        Status: the phase's own criteria (Fixtures/criteria/phase-criteria.json, or --criteria FILE) decide: \
+        PASS only when every criterion is met, FAIL when one is missed, INCOMPLETE when one has no data \
+        (its file or series is missing or empty), NO DATA with no samples at all; never a success without data.
 
         Exit codes: 0 written (whatever the status; add --strict to exit 1 unless PASS), 1 error.
         """)
@@ -141,6 +151,12 @@ struct WeekReportCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Relative change that counts as a regression when also significant.")
     var threshold: ReportThresholdOption = ReportThresholdOption(argument: "10%")!
 
+    @Option(name: .long, help: ArgumentHelp("The phases' acceptance criteria (default: <project>/Fixtures/criteria/phase-criteria.json).", valueName: "file"))
+    var criteria: String?
+
+    @Flag(name: .long, help: "Use test runs' metrics files too (provenance origin \"test\").")
+    var includeTestRuns = false
+
     @Flag(name: .long, help: "Exit 1 unless the status is PASS.")
     var strict = false
 
@@ -151,12 +167,19 @@ struct WeekReportCommand: AsyncParsableCommand {
             let o = try WeeklySummary.generate(.init(
                 phase: phase, metrics: metrics.map(fileURL) ?? paths.metrics,
                 outputDirectory: outputDir.map(fileURL) ?? paths.summaries, previous: previous.map(fileURL),
-                threshold: threshold.fraction))
+                threshold: threshold.fraction, criteria: fileURL(criteria ?? defaultCriteriaPath),
+                includeTestRuns: includeTestRuns))
             print("wrote \(o.markdown.path) (status \(o.status.rawValue))")
             print("      \(o.chart.path)")
             print("      \(o.data.path)")
             print(o.filesUsed.isEmpty ? "no metrics files for phase \(phase.rawValue)" : "from: \(o.filesUsed.joined(separator: ", "))")
             if let c = o.comparedWith { print("compared with \(c)") }
+            let met = o.criteria.filter { $0.status == .met }.count
+            let missed = o.criteria.filter { $0.status == .missed }.count
+            print("criteria: \(o.criteria.count) for \(phase.rawValue): \(met) met, \(missed) missed, \(o.criteria.count - met - missed) without data")
+            if !o.excluded.isEmpty {
+                print("left out \(o.excluded.count) test-run file\(o.excluded.count == 1 ? "" : "s") (provenance origin \"test\"; --include-test-runs to use them)")
+            }
             for r in o.rejected { printError("warning: rejected metrics file \(r)\n") }
             if strict && !o.status.isSuccess { throw ExitCode.failure }
         } catch let e as ExitCode {
@@ -185,7 +208,8 @@ struct CompareCommand: AsyncParsableCommand {
           0  no regression
           1  at least one regression
           2  unusable input: unreadable, corrupt or empty file, series without samples, the same series \
-        with different units or metrics, or no series in common (or an --alert-webhook that is not http(s))
+        with different units or metrics, no series in common, a test run's metrics (provenance origin \
+        "test") without --include-test-runs (or an --alert-webhook that is not http(s))
           64 invalid command line (from the argument parser)
         A regression whose alert could not be delivered still exits 1, with a warning on stderr.
         """)
@@ -202,6 +226,9 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("POST a JSON alert here when a regression is found.", valueName: "url"))
     var alertWebhook: String?
 
+    @Flag(name: .long, help: "Compare test runs' metrics too (provenance origin \"test\").")
+    var includeTestRuns = false
+
     func run() async throws {
         var hook: URL?
         if let s = alertWebhook {
@@ -212,7 +239,8 @@ struct CompareCommand: AsyncParsableCommand {
             hook = u
         }
         let e = await RegressionCheck.execute(baseline: fileURL(baseline), current: fileURL(current),
-                                              threshold: threshold.fraction, webhook: hook)
+                                              threshold: threshold.fraction, webhook: hook,
+                                              selection: RunSelection(includeTestRuns: includeTestRuns))
         print(e.output, terminator: "")
         printError(e.errors)
         if e.status != .noRegression { throw ExitCode(e.status.rawValue) }
@@ -227,9 +255,10 @@ struct TrendsCommand: AsyncParsableCommand {
         abstract: "Medians per metric over time.",
         discussion: """
         Reads every metrics file in DIR (default: <reports>/metrics) and prints, per series (kept apart by \
-        backend and accelerator), the median of each run oldest first with its spread (p95 - median and \
-        min..max), the change from the first and the previous run, and DRIFT where a change is beyond the \
-        threshold.
+        backend and accelerator, build and mode: `spawn/spawn_time_ms [qemu/tcg release quick]`), the median \
+        of each run oldest first with its spread (p95 - median and min..max), the change from the first and \
+        the previous run, and DRIFT where a change is beyond the threshold. Test runs' files (provenance \
+        origin "test") are left out, and counted, unless --include-test-runs.
 
         Exit codes: 0 printed, 2 no usable metrics file (or nothing matches --metric).
         """)
@@ -249,6 +278,9 @@ struct TrendsCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(name: .long, help: "Use test runs' metrics files too (provenance origin \"test\").")
+    var includeTestRuns = false
+
     func run() async throws {
         let dir = directory.map(fileURL) ?? ReportPaths.fromSettings().metrics
         let collection: MetricsCollection
@@ -257,7 +289,12 @@ struct TrendsCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         for r in collection.rejected { printError("warning: rejected \(r.url.lastPathComponent): \(r.reason)\n") }
-        let series = Trends.compute(collection, metric: metric, phase: phase?.phase, threshold: threshold.fraction)
+        let selection = RunSelection(includeTestRuns: includeTestRuns)
+        if let note = collection.selecting(selection).exclusionNote {
+            printError("note: \(note); pass --include-test-runs to use them\n")
+        }
+        let series = Trends.compute(collection, metric: metric, phase: phase?.phase, threshold: threshold.fraction,
+                                    selection: selection)
         guard !series.isEmpty else {
             printError("error: no series in \(dir.path)" + (metric.map { " matching '\($0)'" } ?? "") + "\n")
             throw ExitCode(2)

@@ -166,8 +166,13 @@ struct RunCommand: AsyncParsableCommand {
         for o in outcomes where !phases.contains(o.phase) { phases.append(o.phase) }
         for phase in phases {
             do {
-                let o = try WeeklySummary.generate(.init(phase: phase, metrics: reports.metrics, outputDirectory: reports.summaries))
-                Console.progress("wrote \(o.markdown.path) (status \(o.status.rawValue))")
+                let o = try WeeklySummary.generate(.init(phase: phase, metrics: reports.metrics, outputDirectory: reports.summaries,
+                                                         criteria: URL(fileURLWithPath: defaultCriteriaPath)))
+                let met = o.criteria.filter { $0.status == .met }.count
+                Console.progress("wrote \(o.markdown.path) (status \(o.status.rawValue): \(met) of \(o.criteria.count) criteria met)")
+                for c in o.criteria where c.status != .met {
+                    Console.progress("  \(phase.rawValue) criterion \(c.id): \(c.status.rawValue), measured \(c.measured.map { String(format: "%.4g", $0) } ?? "-") (limit \(c.limitText))")
+                }
             } catch {
                 Console.error("weekly summary for \(phase.rawValue): \(error)")
                 ok = false

@@ -161,6 +161,79 @@ import PerfStats
         } throws: { ($0 as? MetricsFileError)?.description.contains("median") == true }
     }
 
+    static let provenance = Provenance(build: "release", benchmark: "baseline.spawn", mode: "quick",
+                                       command: "lgperf run --quick", origin: "benchmark")
+
+    @Test func provenanceIsWrittenAndReadBack() throws {
+        var f = try sample()
+        f.provenance = Self.provenance
+        let data = try f.encoded()
+        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let p = try #require(json["provenance"] as? [String: Any])
+        #expect(p["build"] as? String == "release" && p["benchmark"] as? String == "baseline.spawn")
+        #expect(p["mode"] as? String == "quick" && p["command"] as? String == "lgperf run --quick")
+        #expect(p["origin"] as? String == "benchmark")
+        let back = try MetricsFile.decode(data, name: "t")
+        #expect(back.provenance == Self.provenance)
+        #expect(back == f)
+        // Not a series.
+        #expect(back["provenance"] == nil && back.series.map(\.name) == ["spawn_time_ms", "guest_boot_ms"])
+        // Equality includes it.
+        var other = back
+        other.provenance?.origin = "test"
+        #expect(other != back)
+        #expect(other.provenance?.isTestRun == true && back.provenance?.isTestRun == false)
+    }
+
+    @Test func aFileWithoutProvenanceStillLoads() throws {
+        let f = try sample()
+        #expect(f.provenance == nil)
+        let data = try f.encoded()
+        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        #expect(json["provenance"] == nil)
+        let back = try MetricsFile.decode(data, name: "old.json")
+        #expect(back.provenance == nil && back == f)
+    }
+
+    @Test func currentBuildNamesThisBinary() {
+        #expect(Provenance.builds.contains(Provenance.currentBuild))
+        #if DEBUG
+        #expect(Provenance.currentBuild == "debug")
+        #else
+        #expect(Provenance.currentBuild == "release")
+        #endif
+        #expect(Provenance(benchmark: "b", mode: "full", command: "c", origin: "test").build == Provenance.currentBuild)
+    }
+
+    @Test(arguments: [
+        ("\"release\"", "is not an object"),
+        ("{\"build\": \"release\", \"benchmark\": \"baseline.spawn\", \"mode\": \"quick\", \"command\": \"x\"}", "has no 'origin'"),
+        ("{\"build\": \"release\", \"benchmark\": 3, \"mode\": \"quick\", \"command\": \"x\", \"origin\": \"test\"}", "'provenance.benchmark' has the wrong type"),
+        ("{\"build\": \"fast\", \"benchmark\": \"b\", \"mode\": \"quick\", \"command\": \"x\", \"origin\": \"test\"}", "provenance.build 'fast'"),
+        ("{\"build\": \"debug\", \"benchmark\": \"b\", \"mode\": \"slow\", \"command\": \"x\", \"origin\": \"test\"}", "provenance.mode 'slow'"),
+        ("{\"build\": \"debug\", \"benchmark\": \"b\", \"mode\": \"full\", \"command\": \"x\", \"origin\": \"ci\"}", "provenance.origin 'ci'"),
+        ("{\"build\": \"debug\", \"benchmark\": \"\", \"mode\": \"full\", \"command\": \"x\", \"origin\": \"test\"}", "provenance.benchmark is empty"),
+        ("null", "is not an object"),
+    ])
+    func aMalformedProvenanceIsRejected(provenance: String, problem: String) throws {
+        var json = try JSONSerialization.jsonObject(with: try sample().encoded()) as! [String: Any]
+        json["provenance"] = try JSONSerialization.jsonObject(with: Data(provenance.utf8), options: .fragmentsAllowed)
+        let edited = try JSONSerialization.data(withJSONObject: json)
+        do {
+            _ = try MetricsFile.decode(edited, name: "prov.json")
+            Issue.record("accepted provenance \(provenance)")
+        } catch let e as MetricsFileError {
+            #expect(e.description.contains("prov.json"))
+            #expect(e.description.contains(problem), "\(e)")
+        }
+    }
+
+    @Test func anInvalidProvenanceIsNotWritten() throws {
+        var f = try sample()
+        f.provenance = Provenance(build: "release", benchmark: "baseline.spawn", mode: "weekly", command: "x", origin: "benchmark")
+        #expect { try f.encoded() } throws: { ($0 as? MetricsFileError)?.description.contains("provenance.mode") == true }
+    }
+
     @Test func labelsSayWhenNumbersAreNotHardwareKVM() {
         #expect(RunLabels(backend: "qemu", accelerator: "tcg").caveat?.contains("TCG") == true)
         #expect(RunLabels(backend: "process", accelerator: "none").caveat?.contains("no VM") == true)

@@ -155,15 +155,27 @@ enum Metrics {
     }
 
     static func file(scope: String, phase: Phase = .baseline, backend: String, accelerator: String, timestamp: Date,
-                     commit: String = "0123456789abcdef", series: [SeriesSpec]) throws -> MetricsFile {
+                     commit: String = "0123456789abcdef", provenance: Provenance? = nil, series: [SeriesSpec]) throws -> MetricsFile {
         var f = MetricsFile(timestamp: timestamp, scope: scope, phase: phase, iterations: series.first?.samples.count ?? 0,
                             warmup: 3, labels: RunLabels(backend: backend, accelerator: accelerator), host: host,
-                            tools: ["swift": "6.3.1"], commit: commit)
+                            tools: ["swift": "6.3.1"], commit: commit, provenance: provenance)
         for s in series {
             f.add(s.name, try MetricSeries(metric: s.metric, unit: s.unit, description: s.description.isEmpty ? s.name : s.description,
                                            series: MeasuredSeries(samples: s.samples), judged: s.judged))
         }
         return f
+    }
+
+    /// The main job's provenance (release build unless said).
+    static func mainJob(_ benchmark: String, build: String = "release", mode: String = "quick") -> Provenance {
+        Provenance(build: build, benchmark: benchmark, mode: mode,
+                   command: "scripts/run-performance-benchmarks.sh --\(mode)", origin: "benchmark")
+    }
+
+    /// A test run's provenance (debug build unless said).
+    static func testRun(_ benchmark: String, build: String = "debug", mode: String = "quick") -> Provenance {
+        Provenance(build: build, benchmark: benchmark, mode: mode,
+                   command: "swift test --no-parallel --filter tag:\(benchmark.split(separator: ".").last ?? "")", origin: "test")
     }
 
     /// A metrics file with one latency series in ms, written into `dir`.
