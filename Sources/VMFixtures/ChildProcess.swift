@@ -51,7 +51,11 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawnattr_setsigdefault(&attr, &defaults)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attr, 0)
-        let argv = [path] + arguments
+        // The child dies with the harness even when the harness is killed
+        // outright (SIGKILL: no handler runs): setpriv sets the parent-death
+        // signal, then execs the program.
+        let argv = (ChildProcess.setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? []) + [path] + arguments
+        let program = ChildProcess.setpriv ?? path
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var env = environment ?? ProcessInfo.processInfo.environment
@@ -67,15 +71,22 @@ public final class ChildProcess: @unchecked Sendable {
                 let old = FileManager.default.currentDirectoryPath
                 guard chdir(wd) == 0 else { return errno }
                 defer { _ = chdir(old) }
-                return posix_spawn(&child, path, &actions, &attr, &cargs, &cenv)
+                return SpawnerThread.shared.run { posix_spawn(&child, program, &actions, &attr, &cargs, &cenv) }
             }
         } else {
-            rc = ProcessRegistry.shared.withSpawnLock { posix_spawn(&child, path, &actions, &attr, &cargs, &cenv) }
+            rc = ProcessRegistry.shared.withSpawnLock {
+                SpawnerThread.shared.run { posix_spawn(&child, program, &actions, &attr, &cargs, &cenv) }
+            }
         }
         guard rc == 0 else { throw SpawnError("cannot start \(path): \(String(cString: strerror(rc)))") }
         pid = child
         ProcessRegistry.shared.add(pid)
     }
+
+    /// util-linux's setpriv, which sets the parent-death signal before it
+    /// execs the real program; nil where it is missing (then only the
+    /// orphan reaper ends what a killed harness leaves).
+    static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first { access($0, X_OK) == 0 }
 
     public static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
@@ -224,6 +235,51 @@ public final class ProcessRegistry: @unchecked Sendable {
             }
             source.resume()
             signalSources.append(source)
+        }
+    }
+}
+
+/// Linux sends the parent-death signal when the *thread* that forked the
+/// child exits, not the process (prctl(2), PR_SET_PDEATHSIG). Dispatch and
+/// Swift concurrency retire idle worker threads, which would kill children
+/// early, so every child is forked from this one thread, which lives as long
+/// as the process.
+final class SpawnerThread: @unchecked Sendable {
+    static let shared = SpawnerThread()
+    private let condition = NSCondition()
+    private let callers = NSLock()
+    private var job: (() -> Void)?
+    private var finished = false
+
+    private init() {
+        let t = Thread { [self] in loop() }
+        t.name = "lg-spawner"
+        t.start()
+    }
+
+    /// Runs `body` on the spawner thread and returns its result.
+    func run<T>(_ body: () -> T) -> T {
+        callers.lock(); defer { callers.unlock() }
+        return withoutActuallyEscaping(body) { body -> T in
+            var result: T?
+            condition.lock()
+            job = { result = body() }
+            finished = false
+            condition.broadcast()
+            while !finished { condition.wait() }
+            job = nil
+            condition.unlock()
+            return result!
+        }
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while job == nil || finished { condition.wait() }
+            job?()
+            finished = true
+            condition.broadcast()
         }
     }
 }

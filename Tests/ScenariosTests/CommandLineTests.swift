@@ -97,4 +97,46 @@ import Glibc
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path).filter { $0.hasPrefix("lgvm") }) ?? []
         #expect(leftovers.isEmpty, "VM directories left: \(leftovers)")
     }
+
+    /// kill -9 of a run during a boot: no handler runs, yet no QEMU outlives
+    /// it by more than a second (parent-death signal), and the VMs' folders
+    /// are reaped by the next run.
+    @Test func killNineDuringABootLeavesNoVMM() throws {
+        let runDir = try TempDirectory(prefix: "lgkill")
+        defer { runDir.remove() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try LGPerfBinary.locate())
+        p.arguments = ["run", "--quick", "--backend", "qemu", "--benchmark", "baseline.spawn", "--no-reports"]
+        p.environment = ProcessInfo.processInfo.environment.merging(
+            ["LUMINAGUARD_RUN_DIR": runDir.path, "LUMINAGUARD_REPORTS_DIR": runDir.path + "/reports"]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Monotonic.nanos() + 120_000_000_000
+        var vmm: [Int32] = []
+        while vmm.isEmpty && Monotonic.nanos() < deadline && p.isRunning {
+            vmm = ProcProbes.descendants(of: p.processIdentifier).filter {
+                ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu-system")
+            }
+            usleep(10_000)
+        }
+        try #require(!vmm.isEmpty, "the run never started a VM")
+        // Mid-boot, after QEMU has connected to the harness's sockets (before
+        // that, a vanished harness makes QEMU's own connect fail and exit).
+        usleep(300_000)
+        kill(p.processIdentifier, SIGKILL)
+        let killedAt = Monotonic.nanos()
+        // QEMU was reparented; it must be gone within a second.
+        var alive = vmm
+        while !alive.isEmpty && Monotonic.nanos() - killedAt < 1_000_000_000 {
+            alive = alive.filter { pid in
+                let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+                return !stat.isEmpty && !stat.contains(") Z ")  // a zombie has ended
+            }
+            usleep(10_000)
+        }
+        for pid in alive { kill(pid, SIGKILL) }
+        #expect(alive.isEmpty, "QEMU \(alive) outlived a kill -9 of its harness by more than 1 s")
+        p.waitUntilExit()
+    }
 }
