@@ -36,14 +36,16 @@ public struct QEMUBackend: VMBackend {
 
     /// The full QEMU command line (without the executable) for one VM whose
     /// sockets live in `directory`. `extra` is appended (e.g. -incoming).
-    public func arguments(directory: String, memoryMB: Int, extra: [String] = []) -> [String] {
+    /// `initramfs` replaces the image's own (the platform floor boots the
+    /// same command line with its minimal initramfs).
+    public func arguments(directory: String, memoryMB: Int, extra: [String] = [], initramfs: String? = nil) -> [String] {
         var args = [
             "-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,acpi=off",
             "-accel", accelerator == .kvm ? "kvm" : "tcg",
             "-cpu", accelerator == .kvm ? "host" : "max",
             "-m", String(memoryMB), "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            "-kernel", image.kernel, "-initrd", image.initramfs,
+            "-kernel", image.kernel, "-initrd", initramfs ?? image.initramfs,
             "-append", Self.kernelArguments.joined(separator: " "),
             "-serial", "file:\(directory)/console.log",
             // QEMU connects to sockets the harness already listens on: nothing
