@@ -88,6 +88,17 @@ enum Fixture {
     }
 }
 
+extension Fixture {
+    /// Logs every budget check and fails the test with the text of each one
+    /// that failed (an empty list fails too: nothing judged is not a pass).
+    static func expectWithinBudget(_ checks: [BudgetCheck], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!checks.isEmpty, "no budget check applied", sourceLocation: sourceLocation)
+        for c in checks { log("budget: \(c)") }
+        let failed = checks.filter { !$0.ok }
+        #expect(failed.isEmpty, "over budget: \(failed.map(\.text).joined(separator: "; "))", sourceLocation: sourceLocation)
+    }
+}
+
 /// Every validation suite nests in this one, so that no two measuring tests
 /// run at once (`.serialized` covers sub-suites), however `swift test` is called.
 @Suite(.serialized) struct Validation {}

@@ -19,9 +19,9 @@ struct `Snapshot pool [tag:spawn] [tag:baseline]` {
         #expect(checkout.count == config.iterations && restore.count == config.iterations && cold.count == config.iterations)
         #expect(checkout.median < restore.median && restore.median < cold.median)
         #expect(result.stats.hits >= config.iterations, "every measured checkout came from the pool")
-        let budget = try Budget.forBackend(backend)
-        if let p95 = budget.poolCheckoutP95Ms { #expect(checkout.p95 <= p95) }
-        if let r = budget.restoreMedianMs { #expect(restore.median <= r) }
+        let floor = try #require(file[PlatformFloor.seriesName])
+        #expect(floor.count == config.iterations && floor.warmupSamples.count == config.warmup)
+        Fixture.expectWithinBudget(try Budget.checks(for: file, backend: backend))
         #expect(try #require(file["pool_total_pss_mb"]).median > 0)
     }
 }
