@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the guest image (kernel + initramfs with busybox and the guest agent)
 # and caches it keyed by a hash of every input. Progress goes to stderr; the
-# last stdout line is the image directory, holding vmlinux, initramfs.cpio and
-# manifest.json.
+# last stdout line is the image directory, holding vmlinux, initramfs.cpio,
+# floor.cpio and manifest.json. floor.cpio is the platform floor: busybox and
+# an /init (Fixtures/guest/floor-init) that only announces itself on the agent's
+# channel, booted with the same kernel and QEMU command line to calibrate
+# emulated budgets (see Fixtures/budgets/emulation-budgets.json).
 #   usage: scripts/build-guest-image.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +31,7 @@ say "building the guest agent (release, static Swift stdlib)..."
     --scratch-path "$root/.build-guest" >&2 )
 agent="$root/.build-guest/release/lg-guest-agent"
 
-key=$( { sha256sum "$kernel" "$agent" "$root/Fixtures/guest/init" /bin/busybox "$0" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
+key=$( { sha256sum "$kernel" "$agent" "$root/Fixtures/guest/init" "$root/Fixtures/guest/floor-init" /bin/busybox "$0" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 out="$cache/image/$key"
 if [ -f "$out/manifest.json" ]; then
   say "cached: $out"
@@ -55,12 +58,22 @@ for lib in $(ldd "$agent" | grep -o '/[^ ]*'); do
 done
 install -m 0755 "$root/Fixtures/guest/init" "$rootfs/init"
 ( cd "$rootfs" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet ) > "$stage/initramfs.cpio"
+
+say "assembling the platform floor initramfs..."
+floor="$stage/floor"
+mkdir -p "$floor"/{bin,dev,proc}
+cp /bin/busybox "$floor/bin/busybox"
+for applet in sh mount sleep; do ln -s busybox "$floor/bin/$applet"; done
+install -m 0755 "$root/Fixtures/guest/floor-init" "$floor/init"
+( cd "$floor" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet ) > "$stage/floor.cpio"
+rm -rf "$floor"
 cp "$kernel" "$stage/vmlinux"
 cat > "$stage/manifest.json" <<JSON
 {
   "key": "$key",
   "kernel_sha256": "$(sha256sum "$stage/vmlinux" | cut -d' ' -f1)",
   "initramfs_sha256": "$(sha256sum "$stage/initramfs.cpio" | cut -d' ' -f1)",
+  "floor_initramfs_sha256": "$(sha256sum "$stage/floor.cpio" | cut -d' ' -f1)",
   "kernel_source": "linux-source-6.1 $(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null || echo unknown)",
   "busybox": "$(/bin/busybox | head -1 | sed 's/"//g')",
   "built": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -72,5 +85,5 @@ rm -rf "$out"
 mv "$stage" "$out"
 trap - EXIT
 ln -sfn "$key" "$cache/image/current"
-say "image ready: $out ($(du -sh "$out/initramfs.cpio" | cut -f1) initramfs)"
+say "image ready: $out ($(du -sh "$out/initramfs.cpio" | cut -f1) initramfs, $(du -sh "$out/floor.cpio" | cut -f1) floor)"
 echo "$out"

@@ -12,21 +12,35 @@ public struct BootObservation: Sendable {
     public var memory: ProcessMemory
     /// VMM resident memory outside guest RAM (Firecracker's "overhead").
     public var overheadBytes: UInt64
+    /// The platform floor boot interleaved with this spawn (QEMU only): ms
+    /// from starting QEMU to the floor's marker (``PlatformFloor``).
+    public var floorMs: Double? = nil
 }
 
 public enum BootSeries {
     /// Spawns `warmup + iterations` sandboxes one after another; each is
-    /// ended before the next starts. Progress lines go to `progress`.
+    /// ended before the next starts. With a QEMU backend and `floor` (the
+    /// default), each spawn is paired with one platform floor boot
+    /// (``PlatformFloor``), the floor first in every other pair, warm-ups
+    /// included, so that drift affects both alike; the floor is kept in
+    /// ``BootObservation/floorMs``. Progress lines go to `progress`.
     public static func run(backend: any VMBackend, config: RunConfig, options: SpawnOptions = SpawnOptions(),
+                           floor: Bool = true,
                            progress: (String) -> Void = { _ in }) throws -> (warmup: [BootObservation], measured: [BootObservation]) {
         var warm: [BootObservation] = []
         var measured: [BootObservation] = []
+        let qemu = floor ? backend as? QEMUBackend : nil
         let total = config.warmup + config.iterations
         for i in 0..<total {
-            let obs = try observeOne(backend: backend, options: options)
+            var floorMs: Double?
+            if let q = qemu, i % 2 == 1 { floorMs = try PlatformFloor.measure(backend: q, memoryMB: options.memoryMB) }
+            var obs = try observeOne(backend: backend, options: options)
+            if let q = qemu, i % 2 == 0 { floorMs = try PlatformFloor.measure(backend: q, memoryMB: options.memoryMB) }
+            obs.floorMs = floorMs
             let label = i < config.warmup ? "warm-up \(i + 1)/\(config.warmup)" : "\(i - config.warmup + 1)/\(config.iterations)"
-            progress(String(format: "  spawn %@: %.1f ms to agent-ready (%@, %@)", label,
-                            Double(obs.timings.requestToReadyNs) / 1e6, backend.kind.rawValue, backend.accelerator.rawValue))
+            let floorText = floorMs.map { String(format: ", platform floor %.1f ms", $0) } ?? ""
+            progress(String(format: "  spawn %@: %.1f ms to agent-ready (%@, %@)%@", label,
+                            Double(obs.timings.requestToReadyNs) / 1e6, backend.kind.rawValue, backend.accelerator.rawValue, floorText))
             if i < config.warmup { warm.append(obs) } else { measured.append(obs) }
         }
         return (warm, measured)
@@ -68,6 +82,14 @@ public enum BootSeries {
             file.add("guest_kernel_to_agent_ms", try MetricSeries(metric: .spawn, unit: "ms",
                                                                   description: "guest clock: kernel start to the agent process starting",
                                                                   series: MeasuredSeries(samples: measured.compactMap(\.timings.guestKernelToAgentMs)), judged: false))
+        }
+        let floor = measured.compactMap(\.floorMs)
+        if floor.count == measured.count, !floor.isEmpty {
+            file.add(PlatformFloor.seriesName, try PlatformFloor.series(warmup: warmup.compactMap(\.floorMs), samples: floor))
+            let sm = try Summary(ms(measured, \.requestToReadyNs), name: "spawn_time_ms").median
+            let fm = try Summary(floor, name: PlatformFloor.seriesName).median
+            file.notes.append(String(format: "%@: the same kernel and QEMU command line booting a minimal initramfs to its first line on the agent channel, one boot beside each spawn; spawn median / floor median = %.2f (%.1f / %.1f ms).",
+                                     PlatformFloor.seriesName, sm / fm, sm, fm))
         }
         if let caveat = file.labels.caveat { file.notes.append("Caveat: \(caveat).") }
         return file

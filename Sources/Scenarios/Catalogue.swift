@@ -76,13 +76,15 @@ public struct Benchmark: Sendable {
     public let parameters: @Sendable (Settings) -> String
     /// False for benchmarks of the harness itself (run on request only).
     public let inPhaseRun: Bool
+    /// Its files are judged against Fixtures/budgets (`Budget.checks`).
+    public let budgeted: Bool
     let body: @Sendable (BenchmarkContext) async throws -> [MetricsFile]
 
-    public init(id: String, phase: Phase, tags: [String], times: String, inPhaseRun: Bool = true,
+    public init(id: String, phase: Phase, tags: [String], times: String, inPhaseRun: Bool = true, budgeted: Bool = false,
                 parameters: @escaping @Sendable (Settings) -> String,
                 body: @escaping @Sendable (BenchmarkContext) async throws -> [MetricsFile]) {
         self.id = id; self.phase = phase; self.tags = tags; self.times = times; self.inPhaseRun = inPhaseRun
-        self.parameters = parameters; self.body = body
+        self.budgeted = budgeted; self.parameters = parameters; self.body = body
     }
 
     /// Runs it and writes its files (provenance stamped, atomically, never

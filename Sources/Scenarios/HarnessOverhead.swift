@@ -1,9 +1,6 @@
 import Foundation
-import AgentProtocol
+import PerfStats
 import VMFixtures
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What the harness adds to a spawn: the suite's cold spawn, and the same QEMU
 /// command line started directly (sockets ready beforehand, the clock started
@@ -12,6 +9,9 @@ import Glibc
 public struct HarnessOverheadResult: Sendable {
     public var suiteMs: [Double]
     public var byHandMs: [Double]
+    /// Medians of the two series; `ratio` is suite / by hand.
+    public var suiteMedianMs: Double
+    public var byHandMedianMs: Double
     public var ratio: Double
 }
 
@@ -30,14 +30,8 @@ public enum HarnessOverhead {
             if i >= warmup { suite.append(a); hand.append(b) }
             progress(String(format: "  overhead pair %d/%d: suite %.1f ms, by hand %.1f ms%@", i + 1, warmup + pairs, a, b, i < warmup ? " (warm-up)" : ""))
         }
-        let sm = try median(suite), hm = try median(hand)
-        return HarnessOverheadResult(suiteMs: suite, byHandMs: hand, ratio: sm / hm)
-    }
-
-    static func median(_ x: [Double]) throws -> Double {
-        guard !x.isEmpty else { throw ConfigError("no samples") }
-        let s = x.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        let sm = try Summary(suite, name: "suite spawns").median, hm = try Summary(hand, name: "hand-started boots").median
+        return HarnessOverheadResult(suiteMs: suite, byHandMs: hand, suiteMedianMs: sm, byHandMedianMs: hm, ratio: sm / hm)
     }
 
     static func suiteOnce(_ backend: QEMUBackend, _ memoryMB: Int) throws -> Double {
@@ -46,26 +40,8 @@ public enum HarnessOverhead {
         return Double(vm.timings.requestToHelloNs) / 1e6
     }
 
+    /// The same QEMU command started directly, timed to the agent's first line.
     static func byHandOnce(_ backend: QEMUBackend, _ memoryMB: Int) throws -> Double {
-        let dir = try TempDirectory(prefix: "lghand")
-        defer { dir.remove() }
-        let agent = try UnixSocket.listen(at: dir.path + "/agent.sock")
-        let qmp = try UnixSocket.listen(at: dir.path + "/qmp.sock")
-        defer { close(agent); close(qmp) }
-        let args = backend.arguments(directory: dir.path, memoryMB: memoryMB)
-        let t0 = Monotonic.nanos()
-        let child = try ChildProcess(executable: backend.qemuPath, arguments: args)
-        defer { child.killNow() }
-        let deadline = t0 + 60_000_000_000
-        var ignored: [UInt8] = []
-        guard UnixSocket.waitReadable(agent, watch: nil, watchOutput: &ignored, deadline: deadline) == .ready else {
-            throw ConfigError("QEMU started by hand did not connect")
-        }
-        let fd = UnixSocket.acceptCloexec(agent)
-        let channel = LineChannel(readFD: fd, writeFD: fd)
-        _ = try channel.readLine(deadline: deadline)
-        let t1 = Monotonic.nanos()
-        channel.close()
-        return Double(t1 - t0) / 1e6
+        try PlatformFloor.firstLine(backend: backend, initramfs: backend.image.initramfs, memoryMB: memoryMB).ms
     }
 }

@@ -42,7 +42,9 @@ public enum BackendChoice {
             throw VMError("qemu-system-x86_64 is not installed", fix: "apt-get install -y qemu-system-x86   (or scripts/install-deps.sh as root)")
         }
         let accel = try AcceleratorChoice.resolve()
-        return try QEMUBackend(image: try GuestImage.resolve(build: buildImage), accelerator: accel)
+        var backend = try QEMUBackend(image: try GuestImage.resolve(build: buildImage), accelerator: accel)
+        backend.testSpawnDelayMs = Settings.shared.testSpawnDelayMs
+        return backend
     }
 
     /// For `lgperf doctor`.

@@ -12,9 +12,23 @@ public struct GuestImage: Sendable, Equatable {
     public let initramfs: String
     /// Hash of the image's inputs (the cache key), or "custom".
     public let key: String
+    /// The platform floor's initramfs (floor.cpio: busybox and an /init that
+    /// only announces itself on the agent channel), booted with the same
+    /// kernel and QEMU command line to calibrate emulated budgets. nil where
+    /// the image has none (LUMINAGUARD_KERNEL/LUMINAGUARD_INITRD images, or an
+    /// image built before the floor existed).
+    public let floorInitramfs: String?
 
-    public init(kernel: String, initramfs: String, key: String) {
-        self.kernel = kernel; self.initramfs = initramfs; self.key = key
+    public init(kernel: String, initramfs: String, key: String, floorInitramfs: String? = nil) {
+        self.kernel = kernel; self.initramfs = initramfs; self.key = key; self.floorInitramfs = floorInitramfs
+    }
+
+    /// The image in a cache directory built by scripts/build-guest-image.sh
+    /// (its floor initramfs if the directory holds one).
+    static func inDirectory(_ dir: String, key: String) -> GuestImage {
+        let floor = dir + "/floor.cpio"
+        return GuestImage(kernel: dir + "/vmlinux", initramfs: dir + "/initramfs.cpio", key: key,
+                          floorInitramfs: FileManager.default.fileExists(atPath: floor) ? floor : nil)
     }
 
     /// The image named by LUMINAGUARD_KERNEL + LUMINAGUARD_INITRD, else the
@@ -47,7 +61,7 @@ public struct GuestImage: Sendable, Equatable {
         guard let real = try? FileManager.default.destinationOfSymbolicLink(atPath: dir) else { return nil }
         let path = ProjectPaths.cacheDirectory + "/image/" + real
         guard FileManager.default.fileExists(atPath: path + "/manifest.json") else { return nil }
-        return GuestImage(kernel: path + "/vmlinux", initramfs: path + "/initramfs.cpio", key: real)
+        return inDirectory(path, key: real)
     }
 
     /// Runs the build script (kernel build takes minutes the first time).
@@ -72,14 +86,14 @@ public struct GuestImage: Sendable, Equatable {
                           fix: "see the messages above; as root, scripts/install-deps.sh installs the Debian packages it needs")
         }
         let dir = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        let image = GuestImage(kernel: dir + "/vmlinux", initramfs: dir + "/initramfs.cpio",
-                               key: (dir as NSString).lastPathComponent)
+        let image = inDirectory(dir, key: (dir as NSString).lastPathComponent)
         try image.validate()
         return image
     }
 
     /// Checks the files are what they claim to be: an ELF kernel and a newc
-    /// cpio archive, so a corrupt image fails here, not as a hung boot.
+    /// cpio archive (and so is the floor initramfs, if the image has one), so
+    /// a corrupt image fails here, not as a hung boot.
     public func validate() throws {
         func head(_ path: String, _ n: Int) throws -> [UInt8] {
             guard let h = FileHandle(forReadingAtPath: path) else {
@@ -94,20 +108,27 @@ public struct GuestImage: Sendable, Equatable {
             throw VMError("guest kernel \(kernel) is not an ELF vmlinux (QEMU's microvm boots the uncompressed vmlinux via PVH)",
                           fix: "lgperf image build")
         }
-        let i = try head(initramfs, 6)
-        guard i == Array("070701".utf8) else {
-            throw VMError("guest initramfs \(initramfs) is not a newc cpio archive (corrupt or truncated?)", fix: "lgperf image build")
+        try Self.validateArchive(initramfs, what: "guest initramfs")
+        if let floor = floorInitramfs { try Self.validateArchive(floor, what: "platform floor initramfs") }
+    }
+
+    /// A newc cpio archive that ends with its trailer.
+    static func validateArchive(_ path: String, what: String) throws {
+        guard let h = FileHandle(forReadingAtPath: path) else {
+            throw VMError("\(what) \(path) does not exist or cannot be read",
+                          fix: "lgperf image build   (or point LUMINAGUARD_KERNEL/LUMINAGUARD_INITRD at valid files)")
+        }
+        defer { try? h.close() }
+        guard [UInt8](h.readData(ofLength: 6)) == Array("070701".utf8) else {
+            throw VMError("\(what) \(path) is not a newc cpio archive (corrupt or truncated?)", fix: "lgperf image build")
         }
         // A truncated archive still starts well: it must end with the trailer.
-        let size = (try? FileManager.default.attributesOfItem(atPath: initramfs)[.size] as? Int) ?? 0
-        if let h = FileHandle(forReadingAtPath: initramfs) {
-            defer { try? h.close() }
-            let tailLength = min(size, 2048)
-            try? h.seek(toOffset: UInt64(size - tailLength))
-            let tail = String(decoding: h.readData(ofLength: tailLength), as: UTF8.self)
-            guard tail.contains("TRAILER!!!") else {
-                throw VMError("guest initramfs \(initramfs) is truncated (no cpio trailer)", fix: "lgperf image build")
-            }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let tailLength = min(size, 2048)
+        try? h.seek(toOffset: UInt64(size - tailLength))
+        let tail = String(decoding: h.readData(ofLength: tailLength), as: UTF8.self)
+        guard tail.contains("TRAILER!!!") else {
+            throw VMError("\(what) \(path) is truncated (no cpio trailer)", fix: "lgperf image build")
         }
     }
 }

@@ -14,6 +14,13 @@ public struct QEMUBackend: VMBackend {
     public let qemuPath: String
     /// Where each VM's sockets and console go (default: LUMINAGUARD_RUN_DIR or /tmp).
     public var runDirectory: String?
+    /// Test-only slowdown: milliseconds slept in every spawn through this
+    /// backend (cold boots and snapshot restores) once the guest agent has
+    /// announced itself and before it is asked for readiness. It counts in
+    /// spawn_time_ms (and restore times), not in `agent_hello_ms` nor in the
+    /// platform floor, so it simulates a slower guest on an unchanged host:
+    /// floor-relative budgets must then fail. 0 (the default) adds nothing.
+    public var testSpawnDelayMs: Int = 0
 
     public init(image: GuestImage, accelerator: Accelerator, qemuPath: String? = nil) throws {
         guard let q = qemuPath ?? ChildProcess.which("qemu-system-x86_64") else {
@@ -36,14 +43,16 @@ public struct QEMUBackend: VMBackend {
 
     /// The full QEMU command line (without the executable) for one VM whose
     /// sockets live in `directory`. `extra` is appended (e.g. -incoming).
-    public func arguments(directory: String, memoryMB: Int, extra: [String] = []) -> [String] {
+    /// `initramfs` replaces the image's own (the platform floor boots the
+    /// same command line with its minimal initramfs).
+    public func arguments(directory: String, memoryMB: Int, extra: [String] = [], initramfs: String? = nil) -> [String] {
         var args = [
             "-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,acpi=off",
             "-accel", accelerator == .kvm ? "kvm" : "tcg",
             "-cpu", accelerator == .kvm ? "host" : "max",
             "-m", String(memoryMB), "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            "-kernel", image.kernel, "-initrd", image.initramfs,
+            "-kernel", image.kernel, "-initrd", initramfs ?? image.initramfs,
             "-append", Self.kernelArguments.joined(separator: " "),
             "-serial", "file:\(directory)/console.log",
             // QEMU connects to sockets the harness already listens on: nothing
@@ -177,6 +186,7 @@ public struct QEMUBackend: VMBackend {
                 session = try AgentSession(channel: channel, readyDeadline: deadline)
             }
             tHello = Monotonic.nanos()
+            if testSpawnDelayMs > 0 { usleep(useconds_t(testSpawnDelayMs) * 1000) }
             _ = try session.call(.ping, timeout: max(0.001, Double(deadline - min(deadline, tHello)) / 1e9))
         } catch {
             channel.close()

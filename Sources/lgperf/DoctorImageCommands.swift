@@ -29,7 +29,7 @@ struct ImageCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Build the guest kernel and initramfs (cached by input hash).")
         func run() throws {
             let image = try GuestImage.build(progress: true)
-            print("kernel:    \(image.kernel)\ninitramfs: \(image.initramfs)\nkey:       \(image.key)")
+            print("kernel:    \(image.kernel)\ninitramfs: \(image.initramfs)\nfloor:     \(image.floorInitramfs ?? "none")\nkey:       \(image.key)")
         }
     }
 
@@ -43,7 +43,7 @@ struct ImageCommand: ParsableCommand {
             }
             do {
                 try image.validate()
-                print("guest image: \(image.key) (valid)\nkernel:      \(image.kernel)\ninitramfs:   \(image.initramfs)")
+                print("guest image: \(image.key) (valid)\nkernel:      \(image.kernel)\ninitramfs:   \(image.initramfs)\nfloor:       \(image.floorInitramfs ?? "none (rebuild with lgperf image build)")")
             } catch {
                 print("guest image: \(image.key) is INVALID: \(error)")
                 throw ExitCode(1)

@@ -125,7 +125,11 @@ struct RunCommand: AsyncParsableCommand {
             let loaded = written.map { LoadedMetrics(url: $0.url, file: $0.file) }
             var failures: [String] = []
             for w in written {
-                for check in try Budget.checks(for: w.file, backend: context.backend) {
+                var checks = b.budgeted ? try Budget.checks(for: w.file, backend: context.backend) : []
+                if let ratio = w.file["harness_overhead_ratio"]?.median {
+                    checks.append(try Budget.forBackend(context.backend).harnessOverheadCheck(ratio: ratio))
+                }
+                for check in checks {
                     Console.progress("[\(b.id)] budget \(check.ok ? "ok  " : "FAIL") \(check.text)")
                     if !check.ok { failures.append(check.text) }
                 }

@@ -32,10 +32,3 @@ import VMFixtures
         #expect(row.hasSuffix("host/none") && !row.contains("qemu"))
     }
 }
-
-@Suite struct BudgetTests {
-    @Test func budgetsExistForEveryBackendHere() throws {
-        let p = try ProcessBackend()
-        #expect(try Budget.forBackend(p).spawnMedianMs > 0)
-    }
-}

@@ -132,6 +132,11 @@ import Glibc
         #expect { try GuestImage(kernel: tmp.path + "/missing-vmlinux", initramfs: backend.image.initramfs, key: "t").validate() } throws: {
             "\($0)".contains("missing-vmlinux") && "\($0)".contains("fix:")
         }
+        // The platform floor's initramfs is checked like the guest's.
+        if backend.image.key != "custom" { #expect(backend.image.floorInitramfs != nil, "the project's image holds floor.cpio") }
+        #expect { try GuestImage(kernel: backend.image.kernel, initramfs: backend.image.initramfs, key: "t", floorInitramfs: truncated).validate() } throws: {
+            "\($0)".contains("platform floor initramfs") && "\($0)".contains("truncated")
+        }
     }
 
     @Test func aKernelQEMURefusesIsReportedWithQEMUsOwnWords() throws {

@@ -76,9 +76,7 @@ enum Fixture {
 
     /// Every budget check of a file holds (each failing one's text in the message).
     static func expectWithinBudget(_ file: MetricsFile, _ backend: any VMBackend, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let checks = try Budget.checks(for: file, backend: backend)
-        for c in checks { print("budget \(c.ok ? "ok" : "FAIL"): \(c.text)") }
-        for c in checks where !c.ok { Issue.record("over budget: \(c.text)", sourceLocation: sourceLocation) }
+        expectWithinBudget(try Budget.checks(for: file, backend: backend), sourceLocation: sourceLocation)
     }
 
     /// The single value of a count series (errors, refusals, leftovers).
@@ -86,6 +84,17 @@ enum Fixture {
         let s = try #require(file[name], "\(file.scope) has no \(name)")
         try #require(s.count == 1)
         return Int(s.samples[0])
+    }
+}
+
+extension Fixture {
+    /// Logs every budget check and fails the test with the text of each one
+    /// that failed (an empty list fails too: nothing judged is not a pass).
+    static func expectWithinBudget(_ checks: [BudgetCheck], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!checks.isEmpty, "no budget check applied", sourceLocation: sourceLocation)
+        for c in checks { print("budget: \(c)") }
+        let failed = checks.filter { !$0.ok }
+        #expect(failed.isEmpty, "over budget: \(failed.map(\.text).joined(separator: "; "))", sourceLocation: sourceLocation)
     }
 }
 

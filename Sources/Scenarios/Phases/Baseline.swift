@@ -14,6 +14,7 @@ enum BaselineBenchmarks {
     static let spawn = Benchmark(
         id: "baseline.spawn", phase: .baseline, tags: ["spawn", "baseline"],
         times: "cold spawn: spawn request -> the guest agent in the new VM answers a ping (ready); one VM at a time, each ended before the next",
+        budgeted: true,
         parameters: Measure.iterationsText) { ctx in
         let config = ctx.config(.baseline)
         let load = ProcProbes.loadAverage1()
@@ -24,10 +25,12 @@ enum BaselineBenchmarks {
     static let memory = Benchmark(
         id: "baseline.memory", phase: .baseline, tags: ["memory", "baseline"],
         times: "per-VM PSS and RSS of the VMM process after a small standard workload (write, read, list a file); VMM overhead outside guest RAM; harness peak RSS",
+        budgeted: true,
         parameters: { "boots: min(5, ITERATIONS) = \(min(5, $0.iterations)), 1 warm-up" }) { ctx in
         let config = RunConfig(iterations: min(5, ctx.settings.iterations), warmup: 1, quick: true, phase: .baseline)
         let load = ProcProbes.loadAverage1()
-        let boots = try BootSeries.run(backend: ctx.backend, config: config, progress: ctx.progress)
+        // Memory budgets are absolute: no floor boots needed here.
+        let boots = try BootSeries.run(backend: ctx.backend, config: config, floor: false, progress: ctx.progress)
         let peak = try ProcProbes.selfMemory().peakRSSMB
         return [try BootSeries.memoryFile(backend: ctx.backend, config: config, warmup: boots.warmup, measured: boots.measured,
                                           loadBefore: load, harnessPeakMB: peak)]
@@ -36,6 +39,7 @@ enum BaselineBenchmarks {
     static let pool = Benchmark(
         id: "baseline.pool", phase: .baseline, tags: ["spawn", "baseline"],
         times: "per round, interleaved: cold boot, snapshot restore, and pool checkout, each to the agent answering a ping; PSS of the warm pool",
+        budgeted: true,
         parameters: { "\(Measure.iterationsText($0)), LUMINAGUARD_POOL_SIZE=\($0.poolSize)" }) { ctx in
         let backend = try ctx.qemu(for: "the snapshot pool")
         let result = try PoolScenario.run(backend: backend, settings: PoolSettings(ctx.settings), config: ctx.config(.baseline),
