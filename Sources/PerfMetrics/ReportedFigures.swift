@@ -128,9 +128,9 @@ public struct ReportedFigures: Sendable, Equatable {
 
     /// The legend for tables that use these cells.
     public static let legend = "Median [95% CI]: the median with its distribution-free 95 % confidence interval "
-        + "(order statistics; needs n >= 6, else [-]). "
+        + "(order statistics; needs n >= 6, else [-]).\n"
         + "P95 is shown from n >= \(p95MinimumCount) samples and P99 from n >= \(p99MinimumCount); "
-        + "'-' means n is too small for that percentile (the metrics file still has it). "
+        + "'-' means n is too small for that percentile (the metrics file still has it).\n"
         + "clear: the whole CI is on one side of the target; uncertain: the CI straddles the target, "
         + "so the verdict could flip on a re-run."
 }
