@@ -59,6 +59,8 @@ public struct TestResult: Sendable, Equatable {
     public var knownIssues: [String]
     /// Number of test cases (arguments) for a parameterized test.
     public var testCaseCount: Int?
+    /// Lines for the testcase's `<system-out>` (samples, labels, source file).
+    public var output: [String] = []
 }
 
 /// A whole run: the tests that took part, in the order they started.

@@ -11,26 +11,57 @@ import PerfMetrics
 /// tests that never ended, `<skipped>` for disabled and cancelled tests.
 /// Known issues do not fail a test; they are listed in `<system-out>`.
 ///
+/// Names are written for people reading a CI page: Swift's raw-identifier
+/// backticks, empty argument lists `()` and the `[tag:NAME]` tokens (which exist only
+/// for `swift test --filter`) are removed from classnames and names
+/// (``readableName(_:)``); the tags stay reachable, see below.
+///
 /// Tags: the common schema (junit-10.xsd) allows no `<properties>` inside a
 /// `<testcase>`, so a test's tags go into its `group` attribute and into the
 /// testsuite's `<properties>` as `tags:<classname>/<name>`. The testsuite's
 /// properties also carry the run's labels and, per metric series, median,
-/// p95, p99, target, grade and meets_target.
+/// p95, p99, target, grade and meets_target. A test's `output` lines go into
+/// its `<system-out>`.
 public struct JUnitReport: Sendable {
     public var run: TestRun
     public var metrics: [LoadedMetrics]
     public var hostname: String
     public var name: String
+    /// When set, the metrics files whose properties each testsuite (by name)
+    /// carries; otherwise every suite carries all of `metrics`.
+    public var suiteMetrics: [String: [LoadedMetrics]]?
+    /// Lines for a testsuite's `<system-out>`, by suite name.
+    public var suiteNotes: [String: [String]]
 
-    public init(run: TestRun, metrics: [LoadedMetrics] = [], hostname: String? = nil, name: String = "lgperf") {
+    public init(run: TestRun, metrics: [LoadedMetrics] = [], hostname: String? = nil, name: String = "lgperf",
+                suiteMetrics: [String: [LoadedMetrics]]? = nil, suiteNotes: [String: [String]] = [:]) {
         self.run = run
         self.metrics = metrics
         self.hostname = hostname ?? metrics.first?.file.host.hostname ?? ProcessInfo.processInfo.hostName
         self.name = name
+        self.suiteMetrics = suiteMetrics
+        self.suiteNotes = suiteNotes
+    }
+
+    /// A test or suite name as a person reads it: `` `cold boot [tag:baseline]`() ``
+    /// -> `cold boot`, `` EvTests.`VM spawn [tag:spawn]` `` -> `EvTests.VM spawn`,
+    /// `freeFunction()` -> `freeFunction`. Argument labels (`parameterized(_:)`)
+    /// are kept: they tell overloads apart. Never empty.
+    public static func readableName(_ raw: String) -> String {
+        var s = raw.replacingOccurrences(of: "`", with: "")
+        s = s.replacingOccurrences(of: #"\s*\[tag:[^\]]*\]"#, with: "", options: .regularExpression)
+        s = s.replacingOccurrences(of: "()", with: "")
+        s = s.replacingOccurrences(of: #"\s{2,}"#, with: " ", options: .regularExpression)
+        s = s.replacingOccurrences(of: #"\s+\."#, with: ".", options: .regularExpression)
+        s = s.trimmingCharacters(in: .whitespaces)
+        return s.isEmpty ? raw : s
     }
 
     /// Properties describing where the numbers came from and what they were.
-    public var metricProperties: [(String, String)] {
+    public var metricProperties: [(String, String)] { Self.metricProperties(metrics) }
+
+    /// Properties describing where these files' numbers came from and what they were.
+    public static func metricProperties(_ metrics: [LoadedMetrics]) -> [(String, String)] {
         guard !metrics.isEmpty else { return [] }
         var props: [(String, String)] = []
         func distinct(_ values: [String]) -> String {
@@ -53,6 +84,9 @@ public struct JUnitReport: Sendable {
             for (key, series) in f.series {
                 let p = "\(s).\(key)"
                 props.append(("\(p).median", Format.number(series.median)))
+                if let ci = ReportedFigures(series).medianInterval {
+                    props.append(("\(p).median_ci95", "\(Format.number(ci.lower))-\(Format.number(ci.upper))"))
+                }
                 props.append(("\(p).p95", Format.number(series.p95)))
                 props.append(("\(p).p99", Format.number(series.p99)))
                 props.append(("\(p).unit", series.unit))
@@ -81,6 +115,7 @@ public struct JUnitReport: Sendable {
         for t in run.tests where !modules.contains(t.module) { modules.append(t.module) }
         let timestamp = run.startedAt.map(Format.xsdDateTime)
         let runProperties = metricProperties
+        func tagKey(_ t: TestResult) -> String { "tags:\(Self.readableName(t.classname))/\(Self.readableName(t.name))" }
         for (index, module) in modules.enumerated() {
             let tests = run.tests.filter { $0.module == module }
             let sub = TestRun(tests: tests, startedAt: run.startedAt, duration: nil, complete: run.complete,
@@ -96,10 +131,10 @@ public struct JUnitReport: Sendable {
             suite.set("hostname", Format.xmlSafe(hostname.isEmpty ? "localhost" : hostname))
             suite.set("id", String(index))
 
-            var props = runProperties
+            var props = suiteMetrics.map { Self.metricProperties($0[module] ?? []) } ?? runProperties
             if !run.complete { props.append(("run.complete", "false")) }
             for t in tests where !t.tags.isEmpty {
-                props.append(("tags:\(t.classname)/\(t.name)", t.tags.joined(separator: ",")))
+                props.append((tagKey(t), t.tags.joined(separator: ",")))
             }
             if !props.isEmpty {
                 let properties = XMLElement(name: "properties")
@@ -112,6 +147,9 @@ public struct JUnitReport: Sendable {
                 suite.addChild(properties)
             }
             for t in tests { suite.addChild(testcase(t)) }
+            if let notes = suiteNotes[module], !notes.isEmpty {
+                suite.addChild(XMLElement(name: "system-out", stringValue: Format.xmlSafe(notes.joined(separator: "\n"))))
+            }
             if index == 0, !run.orphanIssues.isEmpty {
                 let err = XMLElement(name: "system-err", stringValue: Format.xmlSafe(
                     "Issues recorded outside any test function:\n" + run.orphanIssues.joined(separator: "\n")))
@@ -131,8 +169,8 @@ public struct JUnitReport: Sendable {
 
     private func testcase(_ t: TestResult) -> XMLElement {
         let e = XMLElement(name: "testcase")
-        e.set("name", Format.xmlSafe(t.name))
-        e.set("classname", Format.xmlSafe(t.classname))
+        e.set("name", Format.xmlSafe(Self.readableName(t.name)))
+        e.set("classname", Format.xmlSafe(Self.readableName(t.classname)))
         e.set("time", Format.seconds(t.duration ?? 0))
         if !t.tags.isEmpty { e.set("group", t.tags.joined(separator: ",")) }
         func outcome(_ element: String, _ message: String, _ type: String?, _ text: String?) {
@@ -151,7 +189,7 @@ public struct JUnitReport: Sendable {
             outcome("error", "the test started but never ended: the event stream stops before its testEnded (crash, kill or timeout)",
                     "unfinished", nil)
         }
-        var out: [String] = t.knownIssues.map { "known issue: \($0)" }
+        var out: [String] = t.output + t.knownIssues.map { "known issue: \($0)" }
         if let n = t.testCaseCount { out.append("parameterized: \(n) test case\(n == 1 ? "" : "s")") }
         if !out.isEmpty { e.addChild(XMLElement(name: "system-out", stringValue: Format.xmlSafe(out.joined(separator: "\n")))) }
         return e

@@ -273,7 +273,7 @@ public enum WeeklySummary {
             md += "| Metric | Median | P95 | P99 | Target | Grade | Status |\n|---|---|---|---|---|---|---|\n"
             md += "| (none) | - | - | - | - | - | ⛔ NO DATA |\n\n"
         } else {
-            md += "| Metric | Median | P95 | P99 | Target | Grade | Status |\n|---|---|---|---|---|---|---|\n"
+            md += "| Metric | Median [95% CI] | P95 | P99 | Target | Grade | Status |\n|---|---|---|---|---|---|---|\n"
             for r in rows {
                 let s = r.series
                 let l = r.labels
@@ -289,10 +289,13 @@ public enum WeeklySummary {
                 if let verdicts, s.meetsTarget != nil, !verdicts.contains(where: { $0.series == r.key }) {
                     st = s.meetsTarget == true ? "✅ within target (context)" : "❌ beyond target (context, not a criterion)"
                 }
-                md += "| \(metric) | \(Format.number(s.median)) \(s.unit) | \(Format.number(s.p95)) \(s.unit) | \(Format.number(s.p99)) \(s.unit) | \(s.target.map(cell) ?? "-") | \(s.grade?.rawValue ?? "-") | \(st) |\n"
+                let figures = ReportedFigures(s)
+                if s.meetsTarget != nil { st += ", " + figures.confidence(against: Catalogue.target(for: s.metric)).rawValue }
+                md += "| \(metric) | \(figures.medianCell) | \(figures.p95Cell) | \(figures.p99Cell) | \(s.target.map(cell) ?? "-") | \(s.grade?.rawValue ?? "-") | \(st) |\n"
             }
             md += "\nMedians, p95 and p99 are type-7 percentiles of the measured samples (warm-up runs excluded). "
             md += "A target is met when the median is within it; the grade is the worse of the median's and p95's bands from the guide.\n\n"
+            md += ReportedFigures.legend + "\n\n"
         }
         md += "![Distribution of samples per series, with targets](\(chartName))\n\n"
         md += "Chart: [\(chartName)](\(chartName)), one row per series and backend: dots are samples, the box spans Q1-Q3 with the median, the dashed red line is the target.\n\n"
@@ -313,7 +316,15 @@ public enum WeeklySummary {
                     let caveat = RunLabels(backend: v.backend!, accelerator: v.accelerator!).caveat
                     return caveat == nil ? l : "\(l) ⚠️ " + (v.backend == "process" ? "simulated" : "emulated")
                 } ?? "-"
-                md += "| `\(v.id)`: \(cell(v.what)) (`\(v.series)` \(v.stat)) | \(measuredText(v)) | \(cell(v.limitText)) | \(st) | \(labels) |\n"
+                var measured = measuredText(v)
+                if v.stat == "median", v.measured != nil, let row = rows.first(where: { $0.key == v.series }) {
+                    let figures = ReportedFigures(row.series)
+                    measured = figures.medianText
+                    if let limit = v.limit, let op = PerfReports.Criterion.Op(rawValue: v.op), figures.medianInterval != nil {
+                        measured += ", " + figures.confidence { op.holds($0, limit) }.rawValue
+                    }
+                }
+                md += "| `\(v.id)`: \(cell(v.what)) (`\(v.series)` \(v.stat)) | \(measured) | \(cell(v.limitText)) | \(st) | \(labels) |\n"
             }
             let notes = verdicts.filter { $0.note != nil }
             if !notes.isEmpty {

@@ -158,8 +158,18 @@ struct RunCommand: AsyncParsableCommand {
         var ok = true
         let stamp = Self.stamp(Date())
         let junit = reports.junit.appendingPathComponent("lgperf-run-\(stamp).xml")
+        // The JUnit judges each phase's criteria too; an unusable criteria file
+        // fails the run (the weekly summaries below say why as well).
+        var criteria: PhaseCriteria?
+        do { criteria = try PhaseCriteria.load(from: URL(fileURLWithPath: defaultCriteriaPath)) } catch {
+            Console.error("JUnit report: \(error); criteria not judged")
+            ok = false
+        }
+        var phaseBenchmarks: [Phase: [String]] = [:]
+        for b in BenchmarkCatalogue.all where b.inPhaseRun { phaseBenchmarks[b.phase, default: []].append(b.id) }
         do {
-            let (validated, notes) = try JUnitGenerator.validateAndWrite(BenchmarkJUnit.report(outcomes), to: junit)
+            let report = BenchmarkJUnit.report(outcomes, criteria: criteria, phaseBenchmarks: phaseBenchmarks)
+            let (validated, notes) = try JUnitGenerator.validateAndWrite(report, to: junit)
             Console.progress("wrote \(junit.path) (validated against \(validated.count) schemas)")
             for n in notes { Console.note(n) }
         } catch {

@@ -230,7 +230,7 @@ extension `Report generator` {
         let (o1, md1) = try summary(.baseline, m, dir.path("out"))
         #expect(o1.status == .incomplete, "\(md1)")
         #expect(try #require(row(md1, "baseline.throughput")).contains("⛔ NO DATA"))
-        #expect(try #require(row(md1, "baseline.spawn")).contains("| median 118 ms | < 200 ms (guide target) | ✅ met | qemu/kvm |"))
+        #expect(try #require(row(md1, "baseline.spawn")).contains("| median 118 ms [95% CI: n too small] | < 200 ms (guide target) | ✅ met | qemu/kvm |"))
         #expect(md1.contains("`pool/spawn_time_ms` median 925.00 ms misses its guide target < 200 ms (qemu/kvm); not a criterion of this phase"))
         #expect(md1.split(separator: "\n").first { $0.hasPrefix("| `pool/spawn_time_ms`") }?.contains("❌ beyond target (context, not a criterion)") == true)
         #expect(md1.split(separator: "\n").first { $0.hasPrefix("| `spawn/spawn_time_ms`") }?.contains("✅ PASS") == true)
@@ -244,7 +244,7 @@ extension `Report generator` {
         try write("spawn", .baseline, [judged("spawn_time_ms", .spawn, "ms", [1000, 1100, 1050])], at: 100, into: m)
         let (o3, md3) = try summary(.baseline, m, dir.path("out"))
         #expect(o3.status == .fail)
-        #expect(try #require(row(md3, "baseline.spawn")).contains("| median 1050 ms | < 200 ms (guide target) | ❌ missed | qemu/tcg ⚠️ emulated |"))
+        #expect(try #require(row(md3, "baseline.spawn")).contains("| median 1050 ms [95% CI: n too small] | < 200 ms (guide target) | ❌ missed | qemu/tcg ⚠️ emulated |"))
         // Without a criteria file the summary still works as before (series' targets).
         let legacy = try WeeklySummary.generate(.init(phase: .baseline, metrics: m, outputDirectory: dir.path("legacy")))
         #expect(legacy.status == .fail && legacy.criteria.isEmpty)

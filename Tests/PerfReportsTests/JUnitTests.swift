@@ -104,16 +104,35 @@ extension `Report generator` {
         let suite = try #require(try root.nodes(forXPath: "testsuite").first as? XMLElement)
         #expect(suite.attribute(forName: "skipped")?.stringValue == "2")
         #expect(suite.attribute(forName: "hostname")?.stringValue == "ci-host")
-        // Tags: group attribute and suite-level property.
-        let cold = try #require(try root.nodes(forXPath: "//testcase[@name='`cold boot [tag:baseline]`()']").first as? XMLElement)
+        // Readable names (no backticks, `()` or [tag:] tokens); tags in the group attribute and a suite-level property.
+        let cold = try #require(try root.nodes(forXPath: "//testcase[@name='cold boot']").first as? XMLElement)
         #expect(cold.attribute(forName: "group")?.stringValue == "baseline,spawn")
-        #expect(cold.attribute(forName: "classname")?.stringValue == "EvTests.`VM spawn [tag:spawn]`")
-        let tagProperty = try root.nodes(forXPath: "//property[@name='tags:EvTests.`VM spawn [tag:spawn]`/`cold boot [tag:baseline]`()']")
+        #expect(cold.attribute(forName: "classname")?.stringValue == "EvTests.VM spawn")
+        let tagProperty = try root.nodes(forXPath: "//property[@name='tags:EvTests.VM spawn/cold boot']")
         #expect((tagProperty.first as? XMLElement)?.attribute(forName: "value")?.stringValue == "baseline,spawn")
-        let skipped = try #require(try root.nodes(forXPath: "//testcase[@name='`firecracker spawn`()']/skipped").first as? XMLElement)
+        let skipped = try #require(try root.nodes(forXPath: "//testcase[@name='firecracker spawn']/skipped").first as? XMLElement)
         #expect(skipped.attribute(forName: "message")?.stringValue == "no hardware KVM on this host")
-        let failure = try #require(try root.nodes(forXPath: "//testcase[@name='`pool spawn fails`()']/failure").first as? XMLElement)
+        for case let tc as XMLElement in cases {
+            for attribute in ["name", "classname"] {
+                let v = try #require(tc.attribute(forName: attribute)?.stringValue)
+                #expect(!v.contains("`") && !v.contains("()") && !v.contains("[tag:"), "\(attribute) \(v)")
+            }
+        }
+        #expect(try root.nodes(forXPath: "//testcase[@name='freeFunction' and @classname='EvTests']").count == 1)
+        #expect(try root.nodes(forXPath: "//testcase[@name='inner' and @classname='EvTests.MemorySuite.Nested']").count == 1)
+        let failure = try #require(try root.nodes(forXPath: "//testcase[@name='pool spawn fails']/failure").first as? XMLElement)
         #expect(failure.attribute(forName: "message")?.stringValue?.contains("250 ms > 200 ms") == true)
+    }
+
+    @Test func `readable names drop backticks, empty argument lists and tag tokens`() {
+        #expect(JUnitReport.readableName("`cold boot [tag:baseline]`()") == "cold boot")
+        #expect(JUnitReport.readableName("EvTests.`VM spawn [tag:spawn] [tag:baseline]`") == "EvTests.VM spawn")
+        #expect(JUnitReport.readableName("EvTests.`Suite [tag:spawn]`.`inner [tag:a]`") == "EvTests.Suite.inner")
+        #expect(JUnitReport.readableName("freeFunction()") == "freeFunction")
+        #expect(JUnitReport.readableName("parameterized(_:)") == "parameterized(_:)")
+        #expect(JUnitReport.readableName("spawn_time_ms: median 1805 ms [95% CI 1761-1874] (target < 200 ms)")
+            == "spawn_time_ms: median 1805 ms [95% CI 1761-1874] (target < 200 ms)")
+        #expect(JUnitReport.readableName("`[tag:spawn]`()") == "`[tag:spawn]`()")
     }
 
     @Test func `metrics properties carry labels and per-series statistics`() throws {

@@ -53,7 +53,8 @@ extension `Report generator` {
                         "## Comparison with the previous baseline summary", "## Data files"] {
             #expect(md.contains(section), "missing \(section)")
         }
-        #expect(md.contains("| Metric | Median | P95 | P99 | Target | Grade | Status |"))
+        #expect(md.contains("| Metric | Median [95% CI] | P95 | P99 | Target | Grade | Status |"))
+        #expect(md.contains(ReportedFigures.legend))
         #expect(md.contains("WARNING: these are not hardware-KVM numbers"))
         #expect(md.contains(RunLabels(backend: "qemu", accelerator: "tcg").caveat!))
         #expect(md.contains(RunLabels(backend: "process", accelerator: "none").caveat!))
@@ -63,7 +64,11 @@ extension `Report generator` {
         // Every series row carries its median as computed from the samples.
         let spawn = try #require(try MetricsFile.read(from: metrics.appendingPathComponent(
             try FileManager.default.contentsOfDirectory(atPath: metrics.path).first { $0.hasPrefix("spawn_") }!))["spawn_time_ms"])
-        #expect(md.contains("| \(Format.number(spawn.median)) ms | \(Format.number(spawn.p95)) ms | \(Format.number(spawn.p99)) ms | < 200 ms |"))
+        // Its median with the 95 % CI; p95 from 25 samples, but no p99 below 100.
+        let figures = ReportedFigures(spawn)
+        let ci = try #require(figures.medianInterval)
+        #expect(spawn.count == 25 && figures.p95 != nil && figures.p99 == nil)
+        #expect(md.contains("| \(ReportedFigures.value(spawn.median, "ms")) [\(ReportedFigures.range(ci.lower, ci.upper))] | \(ReportedFigures.value(spawn.p95, "ms")) | - | < 200 ms |"))
         // Baseline needs startup, latency, cpu and network too: no data, no pass.
         #expect(o.status == .incomplete || o.status == .fail)
         #expect(!md.contains("Status: ✅ PASS"))
