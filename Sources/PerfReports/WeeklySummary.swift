@@ -353,7 +353,7 @@ public enum WeeklySummary {
         let sidecarFiles = used.map {
             SummarySidecar.File(name: $0.fileName, scope: $0.file.scope, timestamp: $0.file.timestamp,
                                 backend: $0.file.labels.backend, accelerator: $0.file.labels.accelerator, commit: $0.file.commit,
-                                provenance: $0.file.provenance)
+                                provenance: $0.file.provenance, host: SummarySidecar.hostLabel($0.file.host))
         }
         if let note = previousNote { md += note + "\n\n" }
         if let p = previous {
