@@ -119,7 +119,7 @@ struct JUnitReportCommand: AsyncParsableCommand {
 struct WeekReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "week",
-        abstract: "Markdown summary of a phase: weekN-M_<phase>_summary.md (+ .json, .svg).",
+        abstract: "Markdown summary of a phase: weekN-M_<phase>_summary.md (+ .json, .svg), its glance and trend charts.",
         discussion: """
         Phases: baseline (weeks 1-2), scale (3-4), exhaustion (5-6), chaos (7-8), recovery (9-10), \
         production (11-12). Uses the newest metrics file per scope for the phase, from the main job only: \
@@ -170,7 +170,9 @@ struct WeekReportCommand: AsyncParsableCommand {
                 threshold: threshold.fraction, criteria: fileURL(criteria ?? defaultCriteriaPath),
                 includeTestRuns: includeTestRuns))
             print("wrote \(o.markdown.path) (status \(o.status.rawValue))")
+            print("      \(o.glance.path)")
             print("      \(o.chart.path)")
+            print("      \(o.trends.path)")
             print("      \(o.data.path)")
             print(o.filesUsed.isEmpty ? "no metrics files for phase \(phase.rawValue)" : "from: \(o.filesUsed.joined(separator: ", "))")
             if let c = o.comparedWith { print("compared with \(c)") }
