@@ -346,14 +346,15 @@ public enum GlanceChart {
 }
 
 extension WeeklySummary {
-    /// The top of a weekly summary: the one-glance chart, and a link to the
-    /// trend chart.
+    /// The top of a weekly summary: the one-glance chart, and links to the
+    /// trend chart and the program view.
     static func glanceHeader(_ phase: Phase) -> String {
         let glance = GlanceChart.fileName(for: phase), trends = TrendChart.fileName(for: phase)
         var md = "![At a glance: every judged metric of the phase against its limit](\(glance))\n\n"
         md += "At a glance ([\(glance)](\(glance))): each judged metric's median and p95 as a ratio to its limit on one log axis; "
         md += "right of the red line the limit is missed. Hatched, with a TCG badge: emulated figures. "
-        md += "Across runs: [\(trends)](\(trends)) (medians per run with drift flags).\n\n"
+        md += "Across runs: [\(trends)](\(trends)) (medians per run with drift flags). "
+        md += "All phases: [\(ProgramSummary.baseName).md](\(ProgramSummary.baseName).md).\n\n"
         return md
     }
 

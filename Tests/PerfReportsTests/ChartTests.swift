@@ -117,12 +117,12 @@ extension `Report generator` {
         #expect(svg.contains("NO DATA"))
         #expect(svg.contains("median") && svg.contains("p95"))
 
-        // The summary opens with it and links the trends.
+        // The summary opens with it and links the trends and the program view.
         let md = try String(contentsOf: o.markdown, encoding: .utf8)
         let lines = md.split(separator: "\n", omittingEmptySubsequences: true)
         #expect(lines[0].hasPrefix("# Week 1-2 Baseline Summary"))
         #expect(lines[2] == "![At a glance: every judged metric of the phase against its limit](week1-2_baseline_glance.svg)")
-        #expect(md.contains("](trends_baseline.svg)"))
+        #expect(md.contains("](trends_baseline.svg)") && md.contains("](program_summary.md)"))
 
         let png = try #require(try PNGRender.render(o.glance, to: dir.path("glance.png")))
         #expect(png.width == 1280 && png.height > 400, "\(png)")
@@ -182,6 +182,66 @@ extension `Report generator` {
         #expect(TrendChart.weekLabels([.fixed(0), .fixed(7 * day)], phase: .chaos) == ["wk 7", "wk 8"])
         let png = try #require(try PNGRender.render(o.trends, to: dir.path("trends.png")))
         #expect(png.width == 1120 && png.height > 250 && png.bytes > 10_000)
+    }
+
+    @Test func `the program view lists the twelve weeks, never passes a phase not run, and compares on one host only`() throws {
+        let dir = try TempDir("program")
+        defer { dir.remove() }
+        let out = dir.path("summaries")
+        func week(_ metrics: String, _ phase: Phase = .baseline) throws {
+            _ = try WeeklySummary.generate(.init(phase: phase, metrics: dir.path(metrics), outputDirectory: out, criteria: criteriaURL))
+        }
+        // Nothing at all: six phases, none run, none passing.
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let empty = try ProgramSummary.generate(summaries: out)
+        #expect(empty.entries.map(\.phase) == Phase.allCases)
+        #expect(empty.entries.allSatisfy { $0.status == "not run" })
+        var md = try String(contentsOf: empty.markdown, encoding: .utf8)
+        #expect(md.contains("**0 of 6 phases PASS**"))
+        #expect(!md.contains("PASS**|") && !md.contains("✅"))
+        for p in Phase.allCases {
+            #expect(md.contains("| \(p.weeks) | \(p.rawValue.capitalized) | \(p.focus) | ⏳ not run |"), "row of \(p.rawValue)")
+        }
+
+        // Two baseline runs on the same host: the change is shown.
+        try writeBaseline(into: dir.path("m1"), at: 0, spawn: 1000)
+        try week("m1")
+        try writeBaseline(into: dir.path("m2"), at: 100, spawn: 800)
+        try week("m2")
+        var o = try ProgramSummary.generate(summaries: out)
+        let baseline = try #require(o.entries.first)
+        #expect(baseline.status == "FAIL" && baseline.previous != nil)
+        md = try String(contentsOf: o.markdown, encoding: .utf8)
+        let row = try #require(md.split(separator: "\n").first { $0.hasPrefix("| 1-2 | Baseline |") })
+        #expect(row.contains("❌ **FAIL**"))
+        #expect(row.contains("qemu/kvm, qemu/tcg, process/none") || row.contains("qemu/tcg"))
+        #expect(row.contains("❌ `spawn` 800 ms (< 200 ms (guide target))"), "\(row)")
+        #expect(row.contains("`spawn` -20.0% (better)"), "\(row)")
+        #expect(!row.contains("`memory` +") && !row.contains("`memory` -")) // unchanged figures are not listed
+        #expect(row.contains("[summary](week1-2_baseline_summary.md)") && row.contains("[glance](week1-2_baseline_glance.svg)")
+            && row.contains("[trends](trends_baseline.svg)"))
+        #expect(row.contains("host: \(ProcessInfo.processInfo.hostName) / test cpu"))
+
+        // A third run on another machine: not compared with the other host's runs.
+        try writeBaseline(into: dir.path("m3"), at: 200, spawn: 400, host: "elsewhere")
+        try week("m3")
+        o = try ProgramSummary.generate(summaries: out)
+        #expect(o.entries[0].previous == nil)
+        md = try String(contentsOf: o.markdown, encoding: .utf8)
+        let row3 = try #require(md.split(separator: "\n").first { $0.hasPrefix("| 1-2 | Baseline |") })
+        #expect(row3.contains("ran on another host (\(ProcessInfo.processInfo.hostName) / test cpu, now elsewhere / test cpu): not compared"), "\(row3)")
+        #expect(!row3.contains("(better)"))
+        // The other phases are still not run.
+        #expect(o.entries.dropFirst().allSatisfy { $0.status == "not run" })
+        #expect(md.contains("**0 of 6 phases PASS**; not run: scale, exhaustion, chaos, recovery, production"))
+
+        let svg = try String(contentsOf: o.chart, encoding: .utf8)
+        #expect(try XMLDocument(contentsOf: o.chart).rootElement()?.name == "svg")
+        #expect(svg.components(separatedBy: "NOT RUN").count - 1 == 5)
+        for p in Phase.allCases { #expect(svg.contains(">\(p.rawValue.capitalized)<")) }
+        #expect(svg.contains(">FAIL<"))
+        let png = try #require(try PNGRender.render(o.chart, to: dir.path("program.png")))
+        #expect(png.width == 1240 && png.bytes > 10_000)
     }
 }
 }
