@@ -19,11 +19,14 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
         /// The metrics file's provenance (nil for files without it, and in
         /// summaries written before it was recorded).
         public var provenance: Provenance?
+        /// `hostname / cpu model` of the machine that ran it (nil in summaries
+        /// written before it was recorded): runs are compared only on the same host.
+        public var host: String?
 
         public init(name: String, scope: String, timestamp: Date, backend: String, accelerator: String, commit: String,
-                    provenance: Provenance? = nil) {
+                    provenance: Provenance? = nil, host: String? = nil) {
             self.name = name; self.scope = scope; self.timestamp = timestamp; self.backend = backend
-            self.accelerator = accelerator; self.commit = commit; self.provenance = provenance
+            self.accelerator = accelerator; self.commit = commit; self.provenance = provenance; self.host = host
         }
     }
 
@@ -125,6 +128,9 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return f.string(from: date)
     }
+
+    /// `hostname / cpu model`: the label two runs must share to be compared.
+    public static func hostLabel(_ h: HostDescription) -> String { "\(h.hostname) / \(h.cpuModel)" }
 
     /// `week1-2_baseline_summary` for the baseline phase.
     public static func baseName(for phase: Phase) -> String { "week\(phase.weeks)_\(phase.rawValue)_summary" }

@@ -49,6 +49,9 @@ public enum WeeklySummary {
         public var markdown: URL
         public var data: URL
         public var chart: URL
+        /// The one-glance chart (`weekN-M_<phase>_glance.svg`) and the trend chart (`trends_<phase>.svg`).
+        public var glance: URL
+        public var trends: URL
         public var filesUsed: [String]
         public var rejected: [String]
         public var comparedWith: String?
@@ -129,10 +132,14 @@ public enum WeeklySummary {
         }
         // Each file is replaced atomically; the markdown goes last, so a
         // summary never links a chart or data file that is not there.
+        let glance = o.outputDirectory.appendingPathComponent(GlanceChart.fileName(for: o.phase))
+        let trends = o.outputDirectory.appendingPathComponent(TrendChart.fileName(for: o.phase))
+        try AtomicFile.write(glanceChart(rendered, phase: o.phase), to: glance)
+        try AtomicFile.write(trendChart(o, criteria: criteria), to: trends)
         try AtomicFile.write(rendered.svg, to: svg)
         try AtomicFile.write(try rendered.sidecar.encoded(), to: json)
         try AtomicFile.write(rendered.markdown, to: md)
-        return Outcome(status: rendered.status, markdown: md, data: json, chart: svg,
+        return Outcome(status: rendered.status, markdown: md, data: json, chart: svg, glance: glance, trends: trends,
                        filesUsed: rendered.used.map(\.fileName),
                        rejected: collection.rejected.map { "\($0.url.lastPathComponent): \($0.reason)" },
                        comparedWith: previousURL?.path,
@@ -192,6 +199,7 @@ public enum WeeklySummary {
         let title = "Week \(phase.weeks) \(phase.rawValue.capitalized) Summary: \(phase.focus)"
         md += "# \(title)\n\n"
         md += "Generated \(Format.xsdDateTime(o.now)) by `lgperf report week --phase \(phase.rawValue)` from `\(metricsLocation.path)`.\n\n"
+        md += glanceHeader(phase)
 
         // Executive summary.
         md += "## Executive summary\n\n"
@@ -364,7 +372,7 @@ public enum WeeklySummary {
         let sidecarFiles = used.map {
             SummarySidecar.File(name: $0.fileName, scope: $0.file.scope, timestamp: $0.file.timestamp,
                                 backend: $0.file.labels.backend, accelerator: $0.file.labels.accelerator, commit: $0.file.commit,
-                                provenance: $0.file.provenance)
+                                provenance: $0.file.provenance, host: SummarySidecar.hostLabel($0.file.host))
         }
         if let note = previousNote { md += note + "\n\n" }
         if let p = previous {

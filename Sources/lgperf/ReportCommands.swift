@@ -49,7 +49,7 @@ struct ReportCommand: AsyncParsableCommand {
         Outputs go under LUMINAGUARD_REPORTS_DIR (default: reports/): metrics/ is read, junit/ and summaries/ \
         are written. Every file is written atomically: a failed run leaves the previous file as it was.
         """,
-        subcommands: [JUnitReportCommand.self, WeekReportCommand.self])
+        subcommands: [JUnitReportCommand.self, WeekReportCommand.self, ProgramReportCommand.self])
 }
 
 struct JUnitReportCommand: AsyncParsableCommand {
@@ -119,7 +119,7 @@ struct JUnitReportCommand: AsyncParsableCommand {
 struct WeekReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "week",
-        abstract: "Markdown summary of a phase: weekN-M_<phase>_summary.md (+ .json, .svg).",
+        abstract: "Markdown summary of a phase: weekN-M_<phase>_summary.md (+ .json, .svg), its glance and trend charts.",
         discussion: """
         Phases: baseline (weeks 1-2), scale (3-4), exhaustion (5-6), chaos (7-8), recovery (9-10), \
         production (11-12). Uses the newest metrics file per scope for the phase, from the main job only: \
@@ -170,7 +170,9 @@ struct WeekReportCommand: AsyncParsableCommand {
                 threshold: threshold.fraction, criteria: fileURL(criteria ?? defaultCriteriaPath),
                 includeTestRuns: includeTestRuns))
             print("wrote \(o.markdown.path) (status \(o.status.rawValue))")
+            print("      \(o.glance.path)")
             print("      \(o.chart.path)")
+            print("      \(o.trends.path)")
             print("      \(o.data.path)")
             print(o.filesUsed.isEmpty ? "no metrics files for phase \(phase.rawValue)" : "from: \(o.filesUsed.joined(separator: ", "))")
             if let c = o.comparedWith { print("compared with \(c)") }
@@ -181,6 +183,7 @@ struct WeekReportCommand: AsyncParsableCommand {
                 print("left out \(o.excluded.count) test-run file\(o.excluded.count == 1 ? "" : "s") (provenance origin \"test\"; --include-test-runs to use them)")
             }
             for r in o.rejected { printError("warning: rejected metrics file \(r)\n") }
+            _ = writeProgramSummary(o.markdown.deletingLastPathComponent())
             if strict && !o.status.isSuccess { throw ExitCode.failure }
         } catch let e as ExitCode {
             throw e
@@ -188,6 +191,61 @@ struct WeekReportCommand: AsyncParsableCommand {
             printError("error: \(error)\n")
             throw ExitCode.failure
         }
+    }
+}
+
+// MARK: - program
+
+struct ProgramReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "program",
+        abstract: "The 12-week program view: program_summary.md (+ .svg) from every phase's weekly summary.",
+        discussion: """
+        One row per phase of the guide's 12 weeks (baseline 1-2 ... production 11-12): its focus, the latest \
+        status from its weekly summary's data (weekN-M_<phase>_summary.json), the run date, backend/accelerator \
+        and host, the headline figures (each acceptance criterion's measured value and limit), the change \
+        against the previous run of the phase (summaries/history/), and links to the weekly summary, its glance \
+        chart and its trend chart. A phase never run shows "not run", never PASS. Runs are compared only when \
+        they ran on the same host (hostname / CPU model) and backend/accelerator; otherwise the table says why not. \
+        `lgperf run` refreshes it after writing the phase summaries.
+
+        Exit codes: 0 written (whatever the statuses; --strict: 1 unless every phase PASSes), 1 error.
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("Summaries directory, read and written (default: <reports>/summaries).", valueName: "dir"))
+    var summaries: String?
+
+    @Flag(name: .long, help: "Exit 1 unless every phase's status is PASS.")
+    var strict = false
+
+    func run() async throws {
+        let dir = summaries.map(fileURL) ?? ReportPaths.fromSettings().summaries
+        do {
+            let o = try ProgramSummary.generate(summaries: dir)
+            print("wrote \(o.markdown.path)")
+            print("      \(o.chart.path)")
+            for e in o.entries {
+                print("  weeks \(e.phase.weeks) \(e.phase.rawValue): \(e.status)" + (e.problem.map { " (\($0))" } ?? ""))
+            }
+            if strict && !o.entries.allSatisfy({ $0.status == WeeklySummary.Status.pass.rawValue }) { throw ExitCode.failure }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            printError("error: \(error)\n")
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// Refreshes the program view after phase summaries were written (`lgperf run`).
+func writeProgramSummary(_ summaries: URL) -> Bool {
+    do {
+        let o = try ProgramSummary.generate(summaries: summaries)
+        Console.progress("wrote \(o.markdown.path) (\(o.entries.filter { $0.status == WeeklySummary.Status.pass.rawValue }.count) of \(o.entries.count) phases PASS)")
+        return true
+    } catch {
+        Console.error("program summary: \(error)")
+        return false
     }
 }
 

@@ -19,7 +19,7 @@ struct RunCommand: AsyncParsableCommand {
         Phases: baseline (weeks 1-2, the default), scale (3-4), exhaustion (5-6), chaos (7-8), recovery (9-10), \
         production (11-12), or all. `lgperf list` shows every benchmark and what it times.
         Outputs under LUMINAGUARD_REPORTS_DIR (default ./reports): metrics/, junit/lgperf-run-<stamp>.xml, \
-        summaries/weekN-M_<phase>_summary.{md,svg,json}.
+        summaries/weekN-M_<phase>_summary.{md,svg,json} (+ _glance.svg, trends_<phase>.svg) and program_summary.{md,svg}.
         Settings: every variable in the README's table (ITERATIONS, WARMUP, LUMINAGUARD_*); `lgperf list --settings` \
         shows their values. Exit codes: 0 every benchmark ran and met its budgets, 1 a benchmark failed or erred, \
         64 bad arguments or settings.
@@ -192,6 +192,7 @@ struct RunCommand: AsyncParsableCommand {
                 ok = false
             }
         }
+        if !writeProgramSummary(reports.summaries) { ok = false }
         return ok
     }
 

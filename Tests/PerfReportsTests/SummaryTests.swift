@@ -204,7 +204,8 @@ extension `Report generator` {
         }
         #expect(try [first.markdown, first.data, first.chart].map { try Data(contentsOf: $0) } == before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
-            == ["week1-2_baseline_summary.json", "week1-2_baseline_summary.md", "week1-2_baseline_summary.svg"])
+            == ["trends_baseline.svg", "week1-2_baseline_glance.svg", "week1-2_baseline_summary.json",
+                "week1-2_baseline_summary.md", "week1-2_baseline_summary.svg"])
     }
 
     @Test func `report paths follow LUMINAGUARD_REPORTS_DIR`() throws {
