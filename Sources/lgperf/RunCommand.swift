@@ -21,7 +21,7 @@ struct RunCommand: AsyncParsableCommand {
         Outputs under LUMINAGUARD_REPORTS_DIR (default ./reports): metrics/, junit/lgperf-run-<stamp>.xml, \
         summaries/weekN-M_<phase>_summary.{md,svg,json} (+ _glance.svg, trends_<phase>.svg) and program_summary.{md,svg}.
         Settings: every variable in the README's table (ITERATIONS, WARMUP, LUMINAGUARD_*); `lgperf list --settings` \
-        shows their values. Exit codes: 0 every benchmark ran and met its budgets, 1 a benchmark failed or erred, \
+        shows their values. Exit codes: 0 every benchmark ran, met its budgets and its phase criteria (a guide target missed under emulation is reported as skipped, not failed), 1 otherwise, \
         64 bad arguments or settings.
         """)
 
@@ -170,8 +170,20 @@ struct RunCommand: AsyncParsableCommand {
         do {
             let report = BenchmarkJUnit.report(outcomes, criteria: criteria, phaseBenchmarks: phaseBenchmarks)
             let (validated, notes) = try JUnitGenerator.validateAndWrite(report, to: junit)
-            Console.progress("wrote \(junit.path) (validated against \(validated.count) schemas)")
+            let r = report.run
+            Console.progress("wrote \(junit.path) (validated against \(validated.count) schemas): \(r.total) testcases, \(r.failures) failures, \(r.errors) errors, \(r.skipped) skipped")
             for n in notes { Console.note(n) }
+            // The JUnit is the gate: a criterion missed (a guide target missed
+            // under emulation is skipped there, not failed) fails the run.
+            if r.failures + r.errors > 0 {
+                for t in r.tests {
+                    switch t.outcome {
+                    case .failed(let m, _), .error(let m, _): Console.progress("FAILED \(t.classname): \(m.split(separator: "\n").first ?? "")")
+                    default: break
+                    }
+                }
+                ok = false
+            }
         } catch {
             Console.error("JUnit report: \(error)")
             ok = false
