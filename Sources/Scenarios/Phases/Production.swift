@@ -17,7 +17,13 @@ enum ProductionBenchmarks {
         parameters: { "LUMINAGUARD_SOAK_CYCLES=\($0.soakCycles), 1 warm-up cycle" }) { ctx in
         let cycles = ctx.settings.soakCycles
         let load = ProcProbes.loadAverage1()
-        func openFDs() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+        /// Open descriptors and what each points to (to name a leak).
+        func openFDs() -> [String: String] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            var out: [String: String] = [:]
+            for n in names { out[n] = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + n)) ?? "?" }
+            return out
+        }
         // One cycle first so lazily created state (caches, thread pools) exists.
         _ = try cycle(ctx.backend)
         let fdsBefore = openFDs()
@@ -31,6 +37,8 @@ enum ProductionBenchmarks {
             if (i + 1) % 10 == 0 || i + 1 == cycles { ctx.progress(String(format: "  soak cycle %d/%d: %.1f ms, harness RSS %.1f MB", i + 1, cycles, times.last!, rss.last!)) }
         }
         let left = Leftovers.vmms(runDirectory: ctx.runDirectory).count
+        let fdsAfter = openFDs()
+        let added = fdsAfter.filter { fdsBefore[$0.key] != $0.value }.map { "\($0.key) -> \($0.value)" }.sorted()
         var file = ctx.newFile(scope: "soak", phase: .production, iterations: cycles, warmup: 1, loadBefore: load,
                                notes: ["Each cycle: spawn, write/read/list/search/execute in the guest, shut down. Harness RSS after each cycle; descriptors before the first and after the last."])
         file.add("cycle_time_ms", try MetricSeries(metric: .spawn, unit: "ms", description: "spawn + 5 tool calls + shutdown", series: .init(samples: times), judged: false))
@@ -38,7 +46,8 @@ enum ProductionBenchmarks {
         file.add("harness_rss_mb", try MetricSeries(metric: .memory, unit: "MB", description: "harness RSS after each cycle", series: .init(samples: rss), judged: false))
         file.add("harness_rss_growth_mb", try MetricSeries(metric: .memory, unit: "MB", description: "harness RSS after the last cycle minus before the first",
                                                            series: .init(samples: [rss.last! - rssBefore]), judged: false))
-        file.add("fd_growth", try Measure.count(openFDs() - fdsBefore, .memory, "harness descriptors after the last cycle minus before the first"))
+        file.add("fd_growth", try Measure.count(fdsAfter.count - fdsBefore.count, .memory, "harness descriptors after the last cycle minus before the first"))
+        if !added.isEmpty { file.notes.append("Descriptors open after the soak that were not before it: \(added.joined(separator: ", ")).") }
         file.add("vm_left", try Measure.count(left, .memory, "VMM processes still running after the soak"))
         return [file]
     }
