@@ -296,3 +296,14 @@ extension MetricSeries {
         try c.encodeIfPresent(producedBy?.accelerator, forKey: .accelerator)
     }
 }
+
+/// Dates written in UTC with a fixed pattern (file names, chart labels).
+public enum UTCTime {
+    public static func format(_ date: Date, _ pattern: String) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = pattern
+        return f.string(from: date)
+    }
+}

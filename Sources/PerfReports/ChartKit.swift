@@ -108,22 +108,10 @@ enum ChartKit {
     }
 
     /// `2026-02-19 14:03` (UTC).
-    static func minute(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd HH:mm"
-        return f.string(from: d)
-    }
+    static func minute(_ d: Date) -> String { UTCTime.format(d, "yyyy-MM-dd HH:mm") }
 
     /// `2026-02-19 14:03:07` (UTC).
-    static func second(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return f.string(from: d)
-    }
+    static func second(_ d: Date) -> String { UTCTime.format(d, "yyyy-MM-dd HH:mm:ss") }
 
     /// Opening of a chart: the root element, a white background, the defs.
     static func open(width: Double, height: Double, title: String) -> String {

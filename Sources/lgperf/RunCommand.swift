@@ -208,13 +208,7 @@ struct RunCommand: AsyncParsableCommand {
         return ok
     }
 
-    static func stamp(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd_HHmmss"
-        return f.string(from: d)
-    }
+    static func stamp(_ d: Date) -> String { UTCTime.format(d, "yyyyMMdd_HHmmss") }
 
     static func statusWord(_ s: BenchmarkOutcome.Status) -> String {
         switch s { case .passed: "PASS "; case .failed: "FAIL "; case .error: "ERROR"; case .skipped: "SKIP " }

@@ -63,52 +63,14 @@ import Glibc
         #expect(r.status != 0 && r.stderr.contains("LUMINAGUARD_ACCEL=kvm"))
     }
 
-    /// Ctrl-C while VMs are running: exit 130, no VMM left, no VM directory left.
-    @Test(arguments: [["run", "--quick", "--backend", "qemu"], ["pool", "warmup"]])
-    func ctrlCEndsEveryVM(args: [String]) throws {
-        let runDir = try TempDirectory(prefix: "lgint")
-        defer { runDir.remove() }
-        let snapDir = try TempDirectory(prefix: "lgintsnap")
-        defer { snapDir.remove() }
+    /// Starts `lgperf args...` with its VMs in `runDir` and returns once it
+    /// has a QEMU child (its pids).
+    static func startWithAVM(_ args: [String], runDir: String, env: [String: String] = [:]) throws -> (Process, [Int32]) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try LGPerfBinary.locate())
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(
-            ["LUMINAGUARD_RUN_DIR": runDir.path, "LUMINAGUARD_REPORTS_DIR": runDir.path + "/reports",
-             "LUMINAGUARD_SNAPSHOT_PATH": snapDir.path, "LUMINAGUARD_POOL_SIZE": "3"]) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        // Wait until the run has a VM up (a QEMU child exists), then interrupt it.
-        let deadline = Monotonic.nanos() + 120_000_000_000
-        var vmm: [Int32] = []
-        while vmm.isEmpty && Monotonic.nanos() < deadline && p.isRunning {
-            vmm = ProcProbes.descendants(of: p.processIdentifier).filter {
-                ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu-system")
-            }
-            usleep(20_000)
-        }
-        try #require(!vmm.isEmpty, "the run never started a VM")
-        usleep(300_000)
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 130)
-        for pid in vmm { #expect(kill(pid, 0) != 0, "QEMU \(pid) outlived the interrupted run") }
-        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path).filter { $0.hasPrefix("lgvm") }) ?? []
-        #expect(leftovers.isEmpty, "VM directories left: \(leftovers)")
-    }
-
-    /// kill -9 of a run during a boot: no handler runs, yet no QEMU outlives
-    /// it by more than a second (parent-death signal), and the VMs' folders
-    /// are reaped by the next run.
-    @Test func killNineDuringABootLeavesNoVMM() throws {
-        let runDir = try TempDirectory(prefix: "lgkill")
-        defer { runDir.remove() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try LGPerfBinary.locate())
-        p.arguments = ["run", "--quick", "--backend", "qemu", "--benchmark", "baseline.spawn", "--no-reports"]
-        p.environment = ProcessInfo.processInfo.environment.merging(
-            ["LUMINAGUARD_RUN_DIR": runDir.path, "LUMINAGUARD_REPORTS_DIR": runDir.path + "/reports"]) { $1 }
+            ["LUMINAGUARD_RUN_DIR": runDir, "LUMINAGUARD_REPORTS_DIR": runDir + "/reports"].merging(env) { $1 }) { $1 }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -120,6 +82,35 @@ import Glibc
             }
             usleep(10_000)
         }
+        return (p, vmm)
+    }
+
+    /// Ctrl-C while VMs are running: exit 130, no VMM left, no VM directory left.
+    @Test(arguments: [["run", "--quick", "--backend", "qemu"], ["pool", "warmup"]])
+    func ctrlCEndsEveryVM(args: [String]) throws {
+        let runDir = try TempDirectory(prefix: "lgint")
+        defer { runDir.remove() }
+        let snapDir = try TempDirectory(prefix: "lgintsnap")
+        defer { snapDir.remove() }
+        let (p, vmm) = try Self.startWithAVM(args, runDir: runDir.path,
+                                             env: ["LUMINAGUARD_SNAPSHOT_PATH": snapDir.path, "LUMINAGUARD_POOL_SIZE": "3"])
+        try #require(!vmm.isEmpty, "the run never started a VM")
+        usleep(300_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        for pid in vmm { #expect(kill(pid, 0) != 0, "QEMU \(pid) outlived the interrupted run") }
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path).filter { $0.hasPrefix("lgvm") }) ?? []
+        #expect(leftovers.isEmpty, "VM directories left: \(leftovers)")
+    }
+
+    /// kill -9 of a run during a boot: no handler runs, yet no QEMU outlives
+    /// it by more than a second (parent-death signal).
+    @Test func killNineDuringABootLeavesNoVMM() throws {
+        let runDir = try TempDirectory(prefix: "lgkill")
+        defer { runDir.remove() }
+        let (p, vmm) = try Self.startWithAVM(["run", "--quick", "--backend", "qemu", "--benchmark", "baseline.spawn", "--no-reports"],
+                                             runDir: runDir.path)
         try #require(!vmm.isEmpty, "the run never started a VM")
         // Mid-boot, after QEMU has connected to the harness's sockets (before
         // that, a vanished harness makes QEMU's own connect fail and exit).
