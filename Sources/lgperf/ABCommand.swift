@@ -94,7 +94,9 @@ struct ABCommand: AsyncParsableCommand {
         let runner = LGPerfRunner(builds: builds, environment: ProcessInfo.processInfo.environment)
         let config = ABTest.Configuration(
             benchmarks: benchmarks, rounds: rounds, threshold: threshold.fraction,
-            baselineLabel: builds[.a]!.label, currentLabel: builds[.b]!.label, workDirectory: work,
+            baselineLabel: builds[.a]!.label,
+            currentLabel: builds[.b]!.label + (builds[.a] == builds[.b] ? " (the same build as A: an A/A test)" : ""),
+            workDirectory: work,
             output: output.map { URL(fileURLWithPath: $0) },
             runDescription: "lgperf " + LGPerfRunner.arguments(benchmarks: benchmarks, quick: true).joined(separator: " ")
                 + " (ITERATIONS=\(settings.iterations), WARMUP=\(settings.warmup))")
