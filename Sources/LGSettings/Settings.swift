@@ -37,6 +37,11 @@ public struct Settings: Sendable, Equatable {
     public var lgperfBinary: String?
     public var projectRoot: String?
     public var requireVM: Bool
+    /// Admission control: at most this many sandboxes at once per process
+    /// (LUMINAGUARD_MAX_VMS), and MB of memory kept free after a new
+    /// sandbox's expected footprint (LUMINAGUARD_MEMORY_RESERVE_MB).
+    public var maxVMs: Int
+    public var memoryReserveMB: Int
     /// Phase sizes (explicit, with quick and full defaults).
     public var scaleVMs: Int
     public var exhaustionVMs: Int
@@ -84,6 +89,8 @@ public struct Settings: Sendable, Equatable {
         .init(name: "LUMINAGUARD_LGPERF_BIN", accepts: "an executable", defaultText: "found in the build directory", meaning: "the lgperf binary that tests start as a child"),
         .init(name: "LUMINAGUARD_ROOT", accepts: "a directory", defaultText: "the checkout", meaning: "the project root (Fixtures, scripts)"),
         .init(name: "LUMINAGUARD_REQUIRE_VM", accepts: "0 or 1", defaultText: "0 (scripts/test.sh: 1 where QEMU exists)", meaning: "fail instead of falling back to the process backend"),
+        .init(name: "LUMINAGUARD_MAX_VMS", accepts: "1-1000", defaultText: "64", meaning: "admission control: sandboxes (every backend) one process may run at once; a spawn beyond is refused at once"),
+        .init(name: "LUMINAGUARD_MEMORY_RESERVE_MB", accepts: "0-1048576", defaultText: "512", meaning: "admission control: MB of memory (MemAvailable, or the memory cgroup's limit minus usage) kept free after a new sandbox's footprint"),
         .init(name: "LUMINAGUARD_SCALE_VMS", accepts: "1-100", defaultText: "10 (quick: 5)", meaning: "scale phase: sandboxes at once"),
         .init(name: "LUMINAGUARD_EXHAUSTION_VMS", accepts: "1-1000", defaultText: "100 (quick: 20)", meaning: "exhaustion phase: VMs wanted (capped by admission)"),
         .init(name: "LUMINAGUARD_CHAOS_ROUNDS", accepts: "1-1000", defaultText: "10 (quick: 3)", meaning: "chaos phase: faults injected per kind"),
@@ -154,6 +161,8 @@ public struct Settings: Sendable, Equatable {
             lgperfBinary: text("LUMINAGUARD_LGPERF_BIN"),
             projectRoot: text("LUMINAGUARD_ROOT"),
             requireVM: flag("LUMINAGUARD_REQUIRE_VM"),
+            maxVMs: int("LUMINAGUARD_MAX_VMS", 64, 1...1000),
+            memoryReserveMB: int("LUMINAGUARD_MEMORY_RESERVE_MB", 512, 0...1_048_576),
             scaleVMs: int("LUMINAGUARD_SCALE_VMS", quick ? 5 : 10, 1...100),
             exhaustionVMs: int("LUMINAGUARD_EXHAUSTION_VMS", quick ? 20 : 100, 1...1000),
             chaosRounds: int("LUMINAGUARD_CHAOS_ROUNDS", quick ? 3 : 10, 1...1000),

@@ -84,13 +84,16 @@ public enum Concurrency {
     public struct Result: Sendable {
         public var vms: [any SandboxVM]
         public var spawnMs: [Double]
+        /// Every spawn that failed, refusals by admission control included.
         public var failures: [String]
+        /// Of them, the spawns admission control refused (``AdmissionError``).
+        public var refusals: [String]
         public var wallMs: Double
     }
 
     /// Spawns `count` sandboxes concurrently (at most `parallel` at a time).
     public static func spawn(backend: any VMBackend, count: Int, parallel: Int, options: SpawnOptions = SpawnOptions()) -> Result {
-        let vms = Collector<any SandboxVM>(), times = Collector<Double>(), failures = Collector<String>()
+        let vms = Collector<any SandboxVM>(), times = Collector<Double>(), failures = Collector<String>(), refusals = Collector<String>()
         let t0 = Monotonic.nanos()
         let queue = OperationQueue()
         queue.maxConcurrentOperationCount = max(1, parallel)
@@ -102,11 +105,13 @@ public enum Concurrency {
                     times.append(Double(vm.timings.requestToReadyNs) / 1e6)
                 } catch {
                     failures.append("\(error)")
+                    if error is AdmissionError { refusals.append("\(error)") }
                 }
             }
         }
         queue.waitUntilAllOperationsAreFinished()
-        return Result(vms: vms.items, spawnMs: times.items, failures: failures.items, wallMs: Double(Monotonic.nanos() - t0) / 1e6)
+        return Result(vms: vms.items, spawnMs: times.items, failures: failures.items, refusals: refusals.items,
+                      wallMs: Double(Monotonic.nanos() - t0) / 1e6)
     }
 
     /// One call per sandbox, all at once; returns each call's latency (ms) and errors.
@@ -132,28 +137,4 @@ public final class Collector<T>: @unchecked Sendable {
     public init() {}
     public func append(_ x: T) { lock.lock(); storage.append(x); lock.unlock() }
     public var items: [T] { lock.lock(); defer { lock.unlock() }; return storage }
-}
-
-/// How many more sandboxes fit in memory: admission control, so that an
-/// exhaustion run degrades by refusing spawns instead of meeting the OOM killer.
-public struct CapacityPlanner: Sendable {
-    public var perVMMB: Double
-    public var reserveFraction: Double
-
-    public init(perVMMB: Double, reserveFraction: Double = 0.2) {
-        self.perVMMB = perVMMB; self.reserveFraction = reserveFraction
-    }
-
-    public func capacity(memAvailableMB: Double? = ProcProbes.memAvailableMB()) -> Int {
-        guard let avail = memAvailableMB, perVMMB > 0 else { return 0 }
-        return max(0, Int((avail * (1 - reserveFraction)) / perVMMB))
-    }
-
-    /// Throws a clear error when `count` more sandboxes would not fit.
-    public func admit(_ count: Int, memAvailableMB: Double? = ProcProbes.memAvailableMB()) throws {
-        let cap = capacity(memAvailableMB: memAvailableMB)
-        guard count <= cap else {
-            throw ConfigError("refusing to start \(count) sandboxes: about \(cap) fit in the available memory (\(Int(memAvailableMB ?? 0)) MB available, \(Int(perVMMB)) MB each, \(Int(reserveFraction * 100)) % kept in reserve). Lower the count or free memory.")
-        }
-    }
 }

@@ -59,16 +59,26 @@ public struct SpawnOptions: Sendable {
     /// Give the guest a virtio-net device (QEMU user networking) with a TCP
     /// echo service forwarded to a loopback port on the host.
     public var network: Bool
-    public init(readyTimeout: Double = Settings.shared.readyTimeoutSeconds, memoryMB: Int = 128, network: Bool = false) {
+    /// The admission control this spawn must pass (nil: `Admission.shared`,
+    /// the process's settings). A benchmark may pass its own limits.
+    public var admission: Admission?
+    public init(readyTimeout: Double = Settings.shared.readyTimeoutSeconds, memoryMB: Int = 128, network: Bool = false,
+                admission: Admission? = nil) {
         self.readyTimeout = readyTimeout
         self.memoryMB = memoryMB
         self.network = network
+        self.admission = admission
     }
+
+    /// The admission control to pass.
+    public var admissionControl: Admission { admission ?? .shared }
 }
 
 public protocol VMBackend: Sendable {
     var kind: BackendKind { get }
     var accelerator: Accelerator { get }
-    /// Starts a sandbox and returns once its agent has answered a ping.
+    /// Starts a sandbox and returns once its agent has answered a ping; first
+    /// passes admission control (`options.admissionControl`), which refuses at
+    /// once with an ``AdmissionError`` beyond its limits.
     func spawn(_ options: SpawnOptions) throws -> any SandboxVM
 }

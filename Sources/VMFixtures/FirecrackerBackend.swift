@@ -86,6 +86,10 @@ public struct FirecrackerBackend: VMBackend {
     }
 
     public func spawn(_ options: SpawnOptions) throws -> any SandboxVM {
+        try options.admissionControl.spawn(.firecracker, memoryMB: options.memoryMB) { try start(options, ticket: $0) }
+    }
+
+    private func start(_ options: SpawnOptions, ticket: AdmissionTicket) throws -> ChildSandbox {
         let t0 = Monotonic.nanos()
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
         let dir = try TempDirectory(prefix: "lgfc")
@@ -127,7 +131,7 @@ public struct FirecrackerBackend: VMBackend {
                                        requestToHelloNs: tHello - t0, guestKernelToInitMs: session.hello.uptimeAtStartMs,
                                        guestKernelToAgentMs: session.hello.agentUptimeMs, path: "cold")
             return ChildSandbox(backend: .firecracker, accelerator: .kvm, child: child, session: session,
-                                directory: dir, timings: timings, grace: 0)
+                                directory: dir, timings: timings, grace: 0, ticket: ticket)
         } catch {
             child.killNow()
             dir.remove()

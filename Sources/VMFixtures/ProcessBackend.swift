@@ -23,6 +23,10 @@ public struct ProcessBackend: VMBackend {
     }
 
     public func spawn(_ options: SpawnOptions) throws -> any SandboxVM {
+        try options.admissionControl.spawn(.process, memoryMB: options.memoryMB) { try start(options, ticket: $0) }
+    }
+
+    private func start(_ options: SpawnOptions, ticket: AdmissionTicket) throws -> ChildSandbox {
         let t0 = Monotonic.nanos()
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
         let workspace = try TempDirectory(prefix: "lg-proc", base: runDirectory)
@@ -51,7 +55,7 @@ public struct ProcessBackend: VMBackend {
                                        requestToHelloNs: tHello - t0, guestKernelToInitMs: nil,
                                        guestKernelToAgentMs: nil, path: "cold")
             return ChildSandbox(backend: .process, accelerator: .none, child: child, session: session,
-                                directory: workspace, timings: timings, grace: 1)
+                                directory: workspace, timings: timings, grace: 1, ticket: ticket)
         } catch {
             child.killNow()
             workspace.remove()
@@ -72,11 +76,13 @@ final class ChildSandbox: SandboxVM, @unchecked Sendable {
     let timings: SpawnTimings
     /// Seconds a SIGTERM gets before SIGKILL on shutdown (0: SIGKILL at once).
     let grace: Double
+    /// Its place among the sandboxes admission counts.
+    let ticket: AdmissionTicket
 
     init(backend: BackendKind, accelerator: Accelerator, child: ChildProcess, session: AgentSession,
-         directory: TempDirectory, timings: SpawnTimings, grace: Double) {
+         directory: TempDirectory, timings: SpawnTimings, grace: Double, ticket: AdmissionTicket) {
         self.backend = backend; self.accelerator = accelerator; self.child = child; self.session = session
-        self.directory = directory; self.timings = timings; self.grace = grace
+        self.directory = directory; self.timings = timings; self.grace = grace; self.ticket = ticket
         id = (directory.path as NSString).lastPathComponent
     }
 
@@ -87,9 +93,11 @@ final class ChildSandbox: SandboxVM, @unchecked Sendable {
         if grace > 0 { child.terminate(grace: grace) } else { child.killNow() }
         session.channel.close()
         directory.remove()
+        ticket.release()
     }
 
-    func kill() { child.killNow() }
+    /// The process is gone: its place is given back at once.
+    func kill() { child.killNow(); ticket.release() }
 
     deinit { shutdown() }
 }

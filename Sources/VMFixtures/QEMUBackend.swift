@@ -79,9 +79,19 @@ public struct QEMUBackend: VMBackend {
     }
 
     /// Starts QEMU and waits for the agent. `afterStart` runs once QMP is up
-    /// (used by snapshot restore to `cont` an incoming VM).
+    /// (used by snapshot restore to `cont` an incoming VM). Cold boots and
+    /// restores both pass admission control here.
     public func spawn(_ options: SpawnOptions, extraArguments: [String], path: String,
                       afterStart: ((QMPClient) throws -> Void)?, restoredHello: AgentHello? = nil) throws -> any SandboxVM {
+        try options.admissionControl.spawn(.qemu, memoryMB: options.memoryMB) { ticket in
+            try start(options, extraArguments: extraArguments, path: path, afterStart: afterStart,
+                      restoredHello: restoredHello, ticket: ticket)
+        }
+    }
+
+    private func start(_ options: SpawnOptions, extraArguments: [String], path: String,
+                       afterStart: ((QMPClient) throws -> Void)?, restoredHello: AgentHello?,
+                       ticket: AdmissionTicket) throws -> QEMUSandbox {
         let t0 = Monotonic.nanos()
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
         let dir = try TempDirectory(prefix: "lgvm", base: runDirectory)
@@ -201,7 +211,7 @@ public struct QEMUBackend: VMBackend {
                                    guestKernelToInitMs: restoredHello == nil ? session.hello.uptimeAtStartMs : nil,
                                    guestKernelToAgentMs: restoredHello == nil ? session.hello.agentUptimeMs : nil, path: path)
         let vm = QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
-                             accelerator: accelerator, timings: timings)
+                             accelerator: accelerator, timings: timings, ticket: ticket)
         vm.echoPort = echoPort
         return vm
     }
@@ -219,13 +229,15 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
     /// Host loopback port of the guest's TCP echo service (with `network`).
     public internal(set) var echoPort: Int?
     private let stderrFD: Int32
+    /// Its place among the sandboxes admission counts.
+    private let ticket: AdmissionTicket
     private let lock = NSLock()
     private var ended = false
 
     init(child: ChildProcess, session: AgentSession, qmp: QMPClient?, directory: TempDirectory, stderrFD: Int32,
-         accelerator: Accelerator, timings: SpawnTimings) {
+         accelerator: Accelerator, timings: SpawnTimings, ticket: AdmissionTicket) {
         self.child = child; self.session = session; self.qmp = qmp; self.directory = directory
-        self.stderrFD = stderrFD; self.accelerator = accelerator; self.timings = timings
+        self.stderrFD = stderrFD; self.accelerator = accelerator; self.timings = timings; self.ticket = ticket
         id = (directory.path as NSString).lastPathComponent
     }
 
@@ -242,9 +254,11 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
         qmp?.close()
         close(stderrFD)
         directory.remove()
+        ticket.release()
     }
 
-    public func kill() { child.killNow() }
+    /// The VMM is gone: its place is given back at once.
+    public func kill() { child.killNow(); ticket.release() }
 
     deinit { shutdown() }
 }

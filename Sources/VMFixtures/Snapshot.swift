@@ -118,6 +118,8 @@ public struct SnapshotStore: Sendable {
     public let root: String
     public let backend: QEMUBackend
     public let memoryMB: Int
+    /// The admission control its VMs pass (nil: `Admission.shared`).
+    public var admission: Admission?
 
     public init(root: String, backend: QEMUBackend, memoryMB: Int = 128) {
         self.root = root; self.backend = backend; self.memoryMB = memoryMB
@@ -163,7 +165,7 @@ public struct SnapshotStore: Sendable {
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         var installed = false
         defer { if !installed { try? FileManager.default.removeItem(atPath: staging) } }
-        let vm = try backend.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB))
+        let vm = try backend.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission))
         defer { vm.shutdown() }
         guard let q = vm as? QEMUSandbox, let qmp = q.qmp else { throw VMError("the VM has no QMP channel to save it through") }
         let state = staging + "/state.bin"
@@ -211,7 +213,7 @@ public struct SnapshotStore: Sendable {
         guard FileFingerprint.of(snapshot.statePath) == snapshot.fingerprint else {
             throw SnapshotError.corrupt("\(snapshot.statePath) changed since it was verified")
         }
-        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB)
+        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission)
         return try backend.spawn(options, extraArguments: ["-incoming", "exec:cat '\(snapshot.statePath)'"], path: "restore",
                                  afterStart: { qmp in
                                      // The guest was paused when saved: resume it once the state is in.

@@ -60,6 +60,9 @@ public struct PoolStats: Sendable {
 /// or restores one on the spot when the pool is empty (`restore`), or boots
 /// one cold when no snapshot can be used (`cold`); the pool refills in the
 /// background and refreshes snapshots older than the refresh interval.
+/// Every VM it starts passes admission control: a warm-up or checkout beyond
+/// LUMINAGUARD_MAX_VMS or the memory reserve fails at once with an
+/// ``AdmissionError`` (a refused refill is logged and leaves the pool short).
 public final class VMPool: @unchecked Sendable {
     public let settings: PoolSettings
     public let store: SnapshotStore
@@ -75,9 +78,13 @@ public final class VMPool: @unchecked Sendable {
     private var checkoutMs: [Double] = [], restoreMs: [Double] = [], coldMs: [Double] = []
     private var rebuilds: [String] = []
 
-    public init(backend: QEMUBackend, settings: PoolSettings, memoryMB: Int = 128, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// `admission`: the admission control its VMs pass (nil: `Admission.shared`).
+    public init(backend: QEMUBackend, settings: PoolSettings, memoryMB: Int = 128, admission: Admission? = nil,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.settings = settings
-        self.store = SnapshotStore(root: settings.snapshotPath, backend: backend, memoryMB: memoryMB)
+        var store = SnapshotStore(root: settings.snapshotPath, backend: backend, memoryMB: memoryMB)
+        store.admission = admission
+        self.store = store
         self.log = log
         if let n = settings.notice { log("[pool] \(n)") }
     }
@@ -158,9 +165,12 @@ public final class VMPool: @unchecked Sendable {
             let ms = Double(Monotonic.nanos() - t0) / 1e6
             lock.lock(); inUse += 1; checkoutMs.append(ms); lock.unlock()
             return Checkout(vm: vm, path: "restore", readyMs: ms)
+        } catch let refused as AdmissionError {
+            // A cold boot would be refused the same way: say so at once.
+            throw refused
         } catch {
             log("[pool] restore failed (\(error)); booting cold")
-            let vm = try store.backend.spawn(SpawnOptions(memoryMB: store.memoryMB))
+            let vm = try store.backend.spawn(SpawnOptions(memoryMB: store.memoryMB, admission: store.admission))
             let ms = Double(Monotonic.nanos() - t0) / 1e6
             lock.lock(); inUse += 1; checkoutMs.append(ms); coldMs.append(ms); lock.unlock()
             return Checkout(vm: vm, path: "cold", readyMs: ms)
@@ -180,7 +190,12 @@ public final class VMPool: @unchecked Sendable {
         refillGroup.enter()
         refillQueue.async { [self] in
             defer { refillGroup.leave() }
-            let vm = try? restoreOne()
+            var vm: (any SandboxVM)?
+            do { vm = try restoreOne() } catch let refused as AdmissionError {
+                log("[pool] refill refused: \(refused)")
+            } catch {
+                log("[pool] refill failed: \(error)")
+            }
             lock.lock()
             pendingRefills -= 1
             let keep = !closed && vm != nil

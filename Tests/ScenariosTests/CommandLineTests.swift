@@ -63,6 +63,26 @@ import Glibc
         #expect(r.status != 0 && r.stderr.contains("LUMINAGUARD_ACCEL=kvm"))
     }
 
+    /// Admission control through the CLI: a pool of 2 with LUMINAGUARD_MAX_VMS=1
+    /// fills one place and is refused the second at once, naming the limit;
+    /// the command exits non-zero and leaves no VM.
+    @Test func poolWarmupBeyondMaxVMsFailsNamingTheLimit() throws {
+        let runDir = try TempDirectory(prefix: "lgadm")
+        defer { runDir.remove() }
+        let snapDir = try TempDirectory(prefix: "lgadmsnap")
+        defer { snapDir.remove() }
+        let t0 = Monotonic.nanos()
+        let r = try Self.run(["pool", "warmup"], env: ["LUMINAGUARD_MAX_VMS": "1", "LUMINAGUARD_POOL_SIZE": "2",
+                                                       "LUMINAGUARD_SNAPSHOT_PATH": snapDir.path, "LUMINAGUARD_RUN_DIR": runDir.path])
+        let seconds = Double(Monotonic.nanos() - t0) / 1e9
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("refusing to start a sandbox: 1 is running, LUMINAGUARD_MAX_VMS=1"), "stderr: \(r.stderr)")
+        // One snapshot boot and one restore, then the refusal: no waiting for a timeout.
+        #expect(seconds < 60, "took \(seconds) s")
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path).filter { $0.hasPrefix("lgvm") }) ?? []
+        #expect(leftovers.isEmpty, "VM directories left: \(leftovers)")
+    }
+
     /// Starts `lgperf args...` with its VMs in `runDir` and returns once it
     /// has a QEMU child (its pids).
     static func startWithAVM(_ args: [String], runDir: String, env: [String: String] = [:]) throws -> (Process, [Int32]) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import AgentProtocol
+import HostProbes
 import MCP
 import ToolCalls
 import VMFixtures
@@ -124,5 +125,39 @@ import Glibc
         let text = String(decoding: buf.prefix(max(0, n)), as: UTF8.self)
         #expect(child.poll() != 0)
         #expect(text.contains("firecracker"), "\(text)")
+    }
+
+    /// Admission control on the server's one sandbox: with the memory reserve
+    /// set beyond this host's memory it cannot start (LUMINAGUARD_MAX_VMS is at
+    /// least 1, which the server's one sandbox never exceeds); the server
+    /// must exit non-zero at once, naming the limit, and start no VMM.
+    @Test(arguments: ["qemu", "process"])
+    func `a sandbox admission refuses ends the server at once with the reason`(backend: String) throws {
+        let exe = try LGPerfBinary.locate()
+        let e = try makeCloexecPipe()
+        let errPipe = [e.read, e.write]
+        var env = ProcessInfo.processInfo.environment
+        env["LUMINAGUARD_MEMORY_RESERVE_MB"] = "1048576"
+        let t0 = Monotonic.nanos()
+        let child = try ChildProcess(executable: exe, arguments: ["mcp-server", "--backend", backend], environment: env,
+                                     fds: [2: errPipe[1]])
+        close(errPipe[1])
+        #expect(child.wait(timeout: 20))
+        let elapsed = seconds(since: t0)
+        var text = ""
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(errPipe[0], &buf, buf.count)
+            if n <= 0 { break }
+            text += String(decoding: buf.prefix(n), as: UTF8.self)
+        }
+        close(errPipe[0])
+        #expect(child.poll() != 0, "exit status \(String(describing: child.poll()))")
+        #expect(text.contains("cannot start the sandbox: refusing to start a sandbox: it needs ~224 MB"), "\(text)")
+        #expect(text.contains("with 1048576 MB kept in reserve"), "\(text)")
+        #expect(elapsed < 10, "took \(elapsed) s")
+        #expect(ProcProbes.descendants(of: getpid()).filter {
+            ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu-system")
+        }.isEmpty)
     }
 }
