@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #if __has_include(<linux/openat2.h>)
@@ -33,5 +34,14 @@ int lg_openat2_beneath(int dirfd, const char *path, int flags) {
     return fd < 0 ? -errno : (int)fd;
 #else
     return -ENOSYS;
+#endif
+}
+
+int lg_spawn_addclosefrom(void *actions, int from) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from);
+#else
+    (void)actions; (void)from;
+    return ENOSYS;
 #endif
 }

@@ -60,12 +60,14 @@ public enum RunContext {
 
     /// The commit measured: GITHUB_SHA, else the checkout's HEAD (with
     /// "-dirty" when it has uncommitted changes), else "unknown".
-    public static var commit: String {
+    public static var commit: String { commitOnce }
+
+    private static let commitOnce: String = {
         if let sha = Settings.shared.commitOverride { return sha }
         guard let head = firstLine(of: "git", ["-C", ProjectPaths.root, "rev-parse", "HEAD"]) else { return "unknown" }
         let dirty = firstLine(of: "git", ["-C", ProjectPaths.root, "status", "--porcelain", "--untracked-files=no"]) != nil
         return dirty ? head + "-dirty" : head
-    }
+    }()
 
     static func firstLine(of tool: String, _ args: [String]) -> String? {
         guard let path = ChildProcess.which(tool) else { return nil }

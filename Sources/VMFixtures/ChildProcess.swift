@@ -1,5 +1,6 @@
 import Foundation
 import AgentProtocol
+import CSysShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,6 +38,11 @@ public final class ChildProcess: @unchecked Sendable {
             posix_spawn_file_actions_adddup2(&actions, parent, child)
         }
         if fds[0] == nil { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        // Nothing else crosses: a descriptor another thread opened without
+        // O_CLOEXEC at this moment (Foundation's Process pipes, for one)
+        // would otherwise live as long as the VM, and a reader waiting for
+        // that pipe's end of file would wait as long.
+        _ = lg_spawn_addclosefrom(&actions, max(2, fds.keys.max() ?? 2) + 1)
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }

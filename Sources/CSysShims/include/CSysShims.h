@@ -15,3 +15,8 @@ unsigned long long lg_rdtsc(void);
 /// the check is the open itself (nothing to swap in between). Returns the
 /// descriptor, or -errno (-ENOSYS before Linux 5.6).
 int lg_openat2_beneath(int dirfd, const char *path, int flags);
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+): the child closes
+/// every descriptor from `from` up. Returns 0, or an errno (ENOSYS where the
+/// C library lacks it).
+int lg_spawn_addclosefrom(void *actions, int from);
