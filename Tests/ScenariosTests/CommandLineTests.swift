@@ -84,20 +84,21 @@ import Glibc
     }
 
     /// Starts `lgperf args...` with its VMs in `runDir` and returns once it
-    /// has a QEMU child (its pids).
-    static func startWithAVM(_ args: [String], runDir: String, env: [String: String] = [:]) throws -> (Process, [Int32]) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try LGPerfBinary.locate())
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(
-            ["LUMINAGUARD_RUN_DIR": runDir, "LUMINAGUARD_REPORTS_DIR": runDir + "/reports"].merging(env) { $1 }) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+    /// has a QEMU child (its pids). Started with the project's own spawner
+    /// (posix_spawn), not Foundation's Process: these tests signal and kill
+    /// the child, and Foundation's Process was seen to trap ("No such
+    /// process") when its child ended that way.
+    static func startWithAVM(_ args: [String], runDir: String, env: [String: String] = [:]) throws -> (ChildProcess, [Int32]) {
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(null) }
+        let p = try ChildProcess(executable: try LGPerfBinary.locate(), arguments: args,
+                                 environment: ProcessInfo.processInfo.environment.merging(
+                                     ["LUMINAGUARD_RUN_DIR": runDir, "LUMINAGUARD_REPORTS_DIR": runDir + "/reports"].merging(env) { $1 }) { $1 },
+                                 fds: [1: null, 2: null])
         let deadline = Monotonic.nanos() + 120_000_000_000
         var vmm: [Int32] = []
         while vmm.isEmpty && Monotonic.nanos() < deadline && p.isRunning {
-            vmm = ProcProbes.descendants(of: p.processIdentifier).filter {
+            vmm = ProcProbes.descendants(of: p.pid).filter {
                 ((try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu-system")
             }
             usleep(10_000)
@@ -116,9 +117,10 @@ import Glibc
                                              env: ["LUMINAGUARD_SNAPSHOT_PATH": snapDir.path, "LUMINAGUARD_POOL_SIZE": "3"])
         try #require(!vmm.isEmpty, "the run never started a VM")
         usleep(300_000)
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 130)
+        p.signal(SIGINT)
+        #expect(p.wait(timeout: 60), "the interrupted run did not end")
+        let status = p.poll() ?? -1
+        #expect(status & 0x7f == 0 && (status >> 8) & 0xff == 130, "ended with \(ChildProcess.describe(status: status)), not exit 130")
         for pid in vmm { #expect(kill(pid, 0) != 0, "QEMU \(pid) outlived the interrupted run") }
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path).filter { $0.hasPrefix("lgvm") }) ?? []
         #expect(leftovers.isEmpty, "VM directories left: \(leftovers)")
@@ -135,7 +137,7 @@ import Glibc
         // Mid-boot, after QEMU has connected to the harness's sockets (before
         // that, a vanished harness makes QEMU's own connect fail and exit).
         usleep(300_000)
-        kill(p.processIdentifier, SIGKILL)
+        p.signal(SIGKILL)
         let killedAt = Monotonic.nanos()
         // QEMU was reparented; it must be gone within a second.
         var alive = vmm
@@ -148,6 +150,6 @@ import Glibc
         }
         for pid in alive { kill(pid, SIGKILL) }
         #expect(alive.isEmpty, "QEMU \(alive) outlived a kill -9 of its harness by more than 1 s")
-        p.waitUntilExit()
+        _ = p.wait(timeout: 10)
     }
 }
