@@ -130,6 +130,44 @@ public struct CPUMeter {
     }
 }
 
+/// The whole host's CPU use over an interval, from the first line of
+/// /proc/stat (all cores): busy jiffies / all jiffies, as a percentage of
+/// every core together (100 % = all cores busy). Busy is everything but idle
+/// and iowait.
+public struct HostCPUMeter {
+    let start: (busy: UInt64, total: UInt64)
+
+    public init(proc: String = "/proc") throws {
+        self.proc = proc
+        start = try Self.times(proc)
+    }
+    let proc: String
+
+    /// (busy, total) jiffies summed over all cores since boot.
+    public static func times(_ proc: String = "/proc") throws -> (busy: UInt64, total: UInt64) {
+        try parse(ProcProbes.read(proc + "/stat"))
+    }
+
+    static func parse(_ text: String) throws -> (busy: UInt64, total: UInt64) {
+        guard let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else {
+            throw ProbeError("/proc/stat does not start with the all-cores cpu line")
+        }
+        // user nice system idle iowait irq softirq steal (guest time is already in user/nice).
+        let f = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+        guard f.count >= 4 else { throw ProbeError("malformed /proc/stat cpu line: \(line)") }
+        let fields = Array(f.prefix(8))
+        let total = fields.reduce(0, +)
+        let idle = fields[3] + (fields.count > 4 ? fields[4] : 0)
+        return (total - idle, total)
+    }
+
+    public func percent() throws -> Double {
+        let now = try Self.times(proc)
+        let total = now.total &- start.total
+        return total > 0 ? 100 * Double(now.busy &- start.busy) / Double(total) : 0
+    }
+}
+
 /// Facts about the host, for the metrics files' `host` block.
 public struct HostFacts: Sendable {
     public let hostname: String

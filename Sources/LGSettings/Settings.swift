@@ -43,7 +43,12 @@ public struct Settings: Sendable, Equatable {
     public var maxVMs: Int
     public var memoryReserveMB: Int
     /// Phase sizes (explicit, with quick and full defaults).
-    public var scaleVMs: Int
+    /// LUMINAGUARD_SCALE_LEVELS: the numbers of concurrent agents (each with
+    /// its own sandbox and MCP client) the scale phase runs, in rising order.
+    public var scaleLevels: [Int]
+    /// LUMINAGUARD_SCALE_WINDOW_SECS: the wall window each level's agents
+    /// call tools for (throughput is counted over it).
+    public var scaleWindowSeconds: Double
     public var exhaustionVMs: Int
     public var chaosRounds: Int
     public var recoveryRounds: Int
@@ -91,7 +96,8 @@ public struct Settings: Sendable, Equatable {
         .init(name: "LUMINAGUARD_REQUIRE_VM", accepts: "0 or 1", defaultText: "0 (scripts/test.sh: 1 where QEMU exists)", meaning: "fail instead of falling back to the process backend"),
         .init(name: "LUMINAGUARD_MAX_VMS", accepts: "1-1000", defaultText: "64", meaning: "admission control: sandboxes (every backend) one process may run at once; a spawn beyond is refused at once"),
         .init(name: "LUMINAGUARD_MEMORY_RESERVE_MB", accepts: "0-1048576", defaultText: "512", meaning: "admission control: MB of memory (MemAvailable, or the memory cgroup's limit minus usage) kept free after a new sandbox's footprint"),
-        .init(name: "LUMINAGUARD_SCALE_VMS", accepts: "1-100", defaultText: "10 (quick: 5)", meaning: "scale phase: sandboxes at once"),
+        .init(name: "LUMINAGUARD_SCALE_LEVELS", accepts: "rising whole numbers 1-100, comma-separated", defaultText: "1,2,5,10,20 (quick: 1,2,5)", meaning: "scale phase: the numbers N of concurrent agents, each with its own sandbox and MCP client; the largest is the headline"),
+        .init(name: "LUMINAGUARD_SCALE_WINDOW_SECS", accepts: "1-3600", defaultText: "60 (quick: 10)", meaning: "scale phase: the wall window per N over which the agents call tools (throughput is counted over it)"),
         .init(name: "LUMINAGUARD_EXHAUSTION_VMS", accepts: "1-1000", defaultText: "100 (quick: 20)", meaning: "exhaustion phase: VMs wanted (capped by admission)"),
         .init(name: "LUMINAGUARD_CHAOS_ROUNDS", accepts: "1-1000", defaultText: "10 (quick: 3)", meaning: "chaos phase: faults injected per kind"),
         .init(name: "LUMINAGUARD_RECOVERY_ROUNDS", accepts: "1-1000", defaultText: "10 (quick: 3)", meaning: "recovery phase: kill-and-replace rounds"),
@@ -135,6 +141,16 @@ public struct Settings: Sendable, Equatable {
             }
             return v
         }
+        func levels(_ name: String, _ d: [Int]) -> [Int] {
+            guard let raw = text(name) else { return d }
+            let parts = raw.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parts.isEmpty, parts.allSatisfy({ $0.map { (1...100).contains($0) } ?? false }),
+                  zip(parts, parts.dropFirst()).allSatisfy({ $0.0! < $0.1! }) else {
+                problems.append(SettingsError.line(name, raw, "rising whole numbers from 1 to 100, comma-separated (e.g. 1,2,5)"))
+                return d
+            }
+            return parts.map { $0! }
+        }
         func flag(_ name: String) -> Bool { choice(name, "0", ["0", "1"]) == "1" }
 
         let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
@@ -163,7 +179,8 @@ public struct Settings: Sendable, Equatable {
             requireVM: flag("LUMINAGUARD_REQUIRE_VM"),
             maxVMs: int("LUMINAGUARD_MAX_VMS", 64, 1...1000),
             memoryReserveMB: int("LUMINAGUARD_MEMORY_RESERVE_MB", 512, 0...1_048_576),
-            scaleVMs: int("LUMINAGUARD_SCALE_VMS", quick ? 5 : 10, 1...100),
+            scaleLevels: levels("LUMINAGUARD_SCALE_LEVELS", quick ? [1, 2, 5] : [1, 2, 5, 10, 20]),
+            scaleWindowSeconds: seconds("LUMINAGUARD_SCALE_WINDOW_SECS", quick ? 10 : 60, 1...3600),
             exhaustionVMs: int("LUMINAGUARD_EXHAUSTION_VMS", quick ? 20 : 100, 1...1000),
             chaosRounds: int("LUMINAGUARD_CHAOS_ROUNDS", quick ? 3 : 10, 1...1000),
             recoveryRounds: int("LUMINAGUARD_RECOVERY_ROUNDS", quick ? 3 : 10, 1...1000),
@@ -208,7 +225,7 @@ public struct Settings: Sendable, Equatable {
     nonisolated(unsafe) private static var installed: Settings?
     private static let lock = NSLock()
 
-    static func format(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
+    public static func format(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
 }
 
 /// A bad setting: each line names the variable, its value and what it accepts.

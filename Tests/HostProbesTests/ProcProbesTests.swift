@@ -13,6 +13,16 @@ import Glibc
         #expect(f["Threads"] == 3)
     }
 
+    @Test func hostCPUFromProcStatCountsAllButIdleAndIowait() throws {
+        let t = try HostCPUMeter.parse("cpu  100 5 50 800 40 3 2 0 0 0\ncpu0 50 2 25 400 20 1 1 0 0 0\n")
+        #expect(t.total == 1000 && t.busy == 160)
+        #expect(throws: ProbeError.self) { try HostCPUMeter.parse("intr 1 2 3\n") }
+        let live = try HostCPUMeter.times()
+        #expect(live.total > 0 && live.busy <= live.total)
+        let p = try HostCPUMeter().percent()
+        #expect(p >= 0 && p <= 100)
+    }
+
     @Test func ownMemoryGrowsWhenTouched() throws {
         let before = try ProcProbes.selfMemory()
         #expect(before.rssBytes > 1 << 20 && before.peakRSSBytes >= before.rssBytes && before.pssBytes > 0)

@@ -9,8 +9,14 @@ import Testing
         #expect(full.iterations == 100 && full.warmup == 3 && quick.iterations == 10 && quick.warmup == 1)
         #expect(full.poolSize == 5 && full.snapshotRefreshSeconds == 3600 && full.readyTimeoutSeconds == 30)
         #expect(full.backend == "auto" && full.accelerator == "auto" && full.reportsDirectory == "reports")
-        #expect(quick.scaleVMs == 5 && full.scaleVMs == 10 && quick.exhaustionVMs == 20 && full.exhaustionVMs == 100)
+        #expect(quick.scaleLevels == [1, 2, 5] && full.scaleLevels == [1, 2, 5, 10, 20] && quick.exhaustionVMs == 20 && full.exhaustionVMs == 100)
         #expect(full.testSpawnDelayMs == 0 && !full.requireVM)
+        #expect(quick.scaleWindowSeconds == 10 && full.scaleWindowSeconds == 60)
+    }
+
+    @Test func scaleLevelsAreRisingCounts() throws {
+        #expect(try Settings.load(environment: ["LUMINAGUARD_SCALE_LEVELS": " 1, 3 ,8"], mode: .quick).scaleLevels == [1, 3, 8])
+        #expect(try Settings.load(environment: ["LUMINAGUARD_SCALE_LEVELS": "4"]).scaleLevels == [4])
     }
 
     /// Phase sizes never depend on whether ITERATIONS happens to be set.
@@ -24,7 +30,8 @@ import Testing
         ("ITERATIONS", "0"), ("ITERATIONS", "abc"), ("ITERATIONS", "100001"), ("ITERATIONS", "1.5"), ("WARMUP", "-1"),
         ("LUMINAGUARD_BACKEND", "hyperv"), ("LUMINAGUARD_ACCEL", "hvf"), ("LUMINAGUARD_READY_TIMEOUT_SECS", "0"),
         ("LUMINAGUARD_READY_TIMEOUT_SECS", "nan"), ("LUMINAGUARD_POOL_SIZE", "21"), ("LUMINAGUARD_POOL_SIZE", "0"),
-        ("LUMINAGUARD_SNAPSHOT_REFRESH_SECS", "59"), ("LUMINAGUARD_SCALE_VMS", "101"), ("LUMINAGUARD_EXHAUSTION_VMS", "0"),
+        ("LUMINAGUARD_SNAPSHOT_REFRESH_SECS", "59"), ("LUMINAGUARD_SCALE_LEVELS", "1,101"), ("LUMINAGUARD_SCALE_LEVELS", "2,1"),
+        ("LUMINAGUARD_SCALE_LEVELS", "1,,2"), ("LUMINAGUARD_SCALE_LEVELS", "0"), ("LUMINAGUARD_SCALE_WINDOW_SECS", "0.5"), ("LUMINAGUARD_EXHAUSTION_VMS", "0"),
         ("LUMINAGUARD_CHAOS_ROUNDS", "x"), ("LUMINAGUARD_RECOVERY_ROUNDS", "0"), ("LUMINAGUARD_SOAK_CYCLES", "-3"),
         ("LUMINAGUARD_TEST_SPAWN_DELAY_MS", "60001"), ("LUMINAGUARD_REQUIRE_VM", "yes"),
     ])

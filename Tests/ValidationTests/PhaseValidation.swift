@@ -7,14 +7,31 @@ import VMFixtures
 extension Validation {
 @Suite(.tags(.scale))
 struct `Scale: 5-10 concurrent sandboxes [tag:scale]` {
-    @Test func `spawn, memory and tool latency with sandboxes running side by side`() async throws {
-        let n = try Fixture.settings().scaleVMs
+    @Test func `N agents at once, each its own MCP client and sandbox: latency, throughput, calls in flight, memory slope`() async throws {
+        let levels = try Fixture.settings().scaleLevels, seconds = Int(try Fixture.settings().scaleWindowSeconds)
         let file = try await Fixture.runOne("scale.concurrency")
         #expect(try Fixture.count(file, "spawn_errors") == 0, "\(file.notes)")
         #expect(try Fixture.count(file, "call_errors") == 0, "\(file.notes)")
-        #expect(try #require(file["spawn_time_ms"]).count == n)
-        #expect(try #require(file["memory_mb"]).count == n)
-        #expect(try #require(file["tool_latency_ms"]).count == 5 * n)
+        for n in levels {
+            #expect(try Fixture.count(file, "max_in_flight_n\(n)") == n, "N=\(n): the agents' calls were not all in flight at once")
+            #expect(try Fixture.count(file, "call_errors_n\(n)") == 0, "\(file.notes)")
+            #expect(try #require(file["spawn_n\(n)_ms"]).count == n)
+            #expect(try #require(file["memory_n\(n)_mb"]).count == n)
+            #expect(try #require(file["vmm_cpu_n\(n)_percent"]).count == n)
+            #expect(try #require(file["host_cpu_n\(n)_percent"]).count == 1)
+            #expect(try #require(file["tool_latency_n\(n)_ms"]).count >= n * 5, "each agent calls every tool at least once")
+            let tp = try #require(file["throughput_n\(n)_ops_per_min"])
+            #expect(tp.median > 0 && tp.count == seconds)
+        }
+        let largest = try #require(levels.last)
+        #expect(try #require(file["tool_latency_ms"]).count == (try #require(file["tool_latency_n\(largest)_ms"])).count)
+        #expect(try #require(file["throughput_ops_per_min"]).median > 0)
+        #expect(try #require(file["throughput_ops_per_min"]).target != nil, "throughput is judged at the largest N")
+        #expect(try Fixture.count(file, "max_in_flight") == largest)
+        if levels.count >= 2 {
+            #expect(try #require(file["pss_slope_mb_per_sandbox"]).median > 0, "\(file.notes)")
+        }
+        #expect(file.notes.contains { $0.contains("N | median | p95 | ops/min | in flight | PSS total") })
     }
 }
 

@@ -76,7 +76,7 @@ enum BaselineBenchmarks {
 
     static let cpu = Benchmark(
         id: "baseline.cpu", phase: .baseline, tags: ["cpu", "baseline"],
-        times: "CPU time of the sandbox's VMM process per wall time over 0.5 s windows, idle after boot and under back-to-back tool calls (100 % = one core)",
+        times: "CPU time of the sandbox's VMM process per wall time over 0.5 s windows under back-to-back tool calls (judged) and, interleaved, idle after boot (context); 100 % = one core",
         parameters: { "windows: max(3, ITERATIONS / 2) = \(max(3, $0.iterations / 2)) of each" }) { ctx in
         let load = ProcProbes.loadAverage1()
         let vm = try ctx.backend.spawn(SpawnOptions())
@@ -92,10 +92,10 @@ enum BaselineBenchmarks {
             })
         }
         var file = ctx.newFile(scope: "cpu", phase: .baseline, iterations: windows, warmup: 1, loadBefore: load,
-                               notes: ["cpu_percent: CPU time of the sandbox's VMM process per wall time over 0.5 s windows while idle after boot (100 % = one core).",
-                                       "cpu_busy_percent: the same while the harness sends back-to-back tool calls."])
-        file.add("cpu_percent", try MetricSeries(metric: .cpu, unit: "%", description: "idle sandbox VMM CPU", series: MeasuredSeries(samples: idle), judged: true))
-        file.add("cpu_busy_percent", try MetricSeries(metric: .cpu, unit: "%", description: "VMM CPU under back-to-back tool calls", series: MeasuredSeries(samples: busy), judged: false))
+                               notes: ["cpu_percent (judged): CPU time of the sandbox's VMM process (one sandbox) per wall time over 0.5 s windows while the harness sends it back-to-back read_file calls through its agent channel (100 % = one core).",
+                                       "cpu_idle_percent (context): the same VMM while idle after boot, in windows interleaved with the busy ones."])
+        file.add("cpu_percent", try MetricSeries(metric: .cpu, unit: "%", description: "one sandbox's VMM under back-to-back tool calls, % of one core", series: MeasuredSeries(samples: busy), judged: true))
+        file.add("cpu_idle_percent", try MetricSeries(metric: .cpu, unit: "%", description: "one sandbox's VMM idle after boot, % of one core", series: MeasuredSeries(samples: idle), judged: false))
         return [file]
     }
 
@@ -110,8 +110,8 @@ enum BaselineBenchmarks {
         let windows = max(3, ctx.settings.iterations / 2)
         let rates = try SandboxProbes.throughputOpsPerMinute(session: vm.session, windows: windows, seconds: 0.5)
         var file = ctx.newFile(scope: "throughput", phase: .baseline, iterations: windows, warmup: 1, loadBefore: load,
-                               notes: ["throughput_ops_per_min: read_file calls (256 bytes) completed back to back through the guest agent in 0.5 s windows, scaled to a minute."])
-        file.add("throughput_ops_per_min", try MetricSeries(metric: .throughput, unit: "ops/min", description: "sequential tool calls per minute",
+                               notes: ["throughput_ops_per_min: read_file calls (256 bytes) completed back to back by one client through the guest agent in 0.5 s windows, scaled to a minute. Many agents at once through MCP: scale.concurrency's throughput_nN_ops_per_min."])
+        file.add("throughput_ops_per_min", try MetricSeries(metric: .throughput, unit: "ops/min", description: "sequential tool calls per minute, one client",
                                                             series: MeasuredSeries(samples: rates), judged: true))
         return [file]
     }
