@@ -33,7 +33,7 @@ import Glibc
         (["run", "--quick", "--backend", "hyperv"], [:], "LUMINAGUARD_BACKEND=hyperv is not valid: expected one of auto, qemu"),
         (["run", "--quick", "--phase", "week7"], [:], "unknown phase 'week7'"),
         (["run", "--quick", "--benchmark", "baseline.nothing"], [:], "unknown benchmark 'baseline.nothing'"),
-        (["run", "--quick"], ["LUMINAGUARD_SCALE_VMS": "500"], "LUMINAGUARD_SCALE_VMS=500 is not valid: expected a whole number from 1 to 100"),
+        (["run", "--quick"], ["LUMINAGUARD_SCALE_LEVELS": "5,2"], "LUMINAGUARD_SCALE_LEVELS=5,2 is not valid"),
         (["run", "--quick"], ["LUMINAGUARD_READY_TIMEOUT_SECS": "soon"], "LUMINAGUARD_READY_TIMEOUT_SECS=soon is not valid"),
         (["mcp-server"], ["LUMINAGUARD_ACCEL": "hvf"], "LUMINAGUARD_ACCEL=hvf is not valid: expected one of auto, kvm, tcg"),
         (["tool-latency", "--quick"], ["WARMUP": "-2"], "WARMUP=-2 is not valid"),
