@@ -122,6 +122,30 @@ import Glibc
         pool.release(out.vm)
     }
 
+    @Test func aTemplateWithACorruptStateFileOrFromAnotherQEMUIsRebuilt() throws {
+        defer { dir.remove() }
+        let store = SnapshotStore(root: dir.path, backend: backend, template: true)
+        let first = try store.create()
+        let h = try #require(FileHandle(forUpdatingAtPath: first.statePath))
+        try h.seek(toOffset: UInt64(first.manifest.stateBytes / 2))
+        h.write(Data(repeating: 0xA5, count: 64))
+        try h.close()
+        #expect { try store.load() } throws: { "\($0)".contains("SHA-256") }
+        let (second, why) = try store.loadOrCreate(maxAge: nil)
+        #expect(why?.contains("SHA-256") == true && second.isTemplate)
+        // As if made by another QEMU.
+        var m = second.manifest
+        m.identity.qemuVersion = "QEMU emulator version 6.0.0"
+        let enc = JSONEncoder(); enc.dateEncodingStrategy = .iso8601
+        try enc.encode(m).write(to: URL(fileURLWithPath: store.directory + "/snapshot.json"))
+        #expect { try store.load() } throws: { "\($0)".contains("6.0.0") }
+        let (third, why3) = try store.loadOrCreate(maxAge: nil)
+        #expect(why3?.contains("does not match") == true)
+        let vm = try store.restore(third)
+        defer { vm.shutdown() }
+        #expect(try vm.session.call(.executeCommand, ["command": .string("echo ok")])["stdout"]?.string == "ok\n")
+    }
+
     @Test func aTemplateWhoseRAMFileWasAlteredIsRebuilt() throws {
         defer { dir.remove() }
         let store = SnapshotStore(root: dir.path, backend: backend, template: true)
