@@ -76,6 +76,8 @@ public enum PoolScenario {
                 floorWarmup.append(floorMs)
             }
         }
+        // The last checkout's refill is done before anything else starts.
+        pool.waitForRefills()
         let stats = pool.stats()
         var file = RunContext.newFile(
             scope: "pool", phase: config.phase, backend: backend, iterations: config.iterations, warmup: config.warmup, loadBefore: load,

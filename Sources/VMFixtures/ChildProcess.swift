@@ -18,7 +18,7 @@ public final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
 
     /// `fds` maps child descriptor numbers to parent descriptors (dup2'd in
-    /// the child); everything else is closed by O_CLOEXEC or never inherited.
+    /// the child); every other descriptor is closed in the child.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil,
                 fds: [Int32: Int32] = [:], workingDirectory: String? = nil) throws {
         let path: String
@@ -37,6 +37,11 @@ public final class ChildProcess: @unchecked Sendable {
             posix_spawn_file_actions_adddup2(&actions, parent, child)
         }
         if fds[0] == nil { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        // Nothing else reaches the child, even descriptors other code opened
+        // without O_CLOEXEC (Foundation's Pipe): a VMM spawned while such a
+        // pipe is open would otherwise hold its write end, and whoever reads
+        // it to the end would wait as long as the VM lives.
+        if let closeFrom = ChildProcess.addCloseFrom { _ = closeFrom(&actions, max(3, (fds.keys.max() ?? 2) + 1)) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -157,6 +162,14 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     deinit { killNow() }
+
+    /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which Swift's
+    /// Glibc module does not declare.
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = {
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(sym, to: AddCloseFrom.self)
+    }()
 }
 
 /// Every child the harness started, so that none outlives it: ended on normal
