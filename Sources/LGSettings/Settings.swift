@@ -25,6 +25,10 @@ public struct Settings: Sendable, Equatable {
     public var poolSize: Int
     public var snapshotRefreshSeconds: Int
     public var snapshotPath: String
+    /// LUMINAGUARD_POOL_STRATEGY: how pooled VMs are restored, `template`
+    /// (device state only, guest RAM mapped copy-on-write from a shared file)
+    /// or `full` (the whole guest RAM in the snapshot).
+    public var poolStrategy: String
     public var reportsDirectory: String
     public var cacheDirectory: String
     public var runDirectory: String
@@ -82,6 +86,7 @@ public struct Settings: Sendable, Equatable {
         .init(name: "LUMINAGUARD_POOL_SIZE", accepts: "1-20", defaultText: "5", meaning: "snapshot pool size"),
         .init(name: "LUMINAGUARD_SNAPSHOT_REFRESH_SECS", accepts: "60-31536000", defaultText: "3600", meaning: "snapshot refresh interval"),
         .init(name: "LUMINAGUARD_SNAPSHOT_PATH", accepts: "a directory", defaultText: "/var/lib/luminaguard/snapshots", meaning: "snapshot storage (falls back to the cache when not writable)"),
+        .init(name: "LUMINAGUARD_POOL_STRATEGY", accepts: "template, full", defaultText: "template", meaning: "how the pool restores VMs: template (device state only, guest RAM mapped copy-on-write from the template's RAM file; falls back to full, with a notice, when no template can be made) or full (whole-RAM snapshot)"),
         .init(name: "LUMINAGUARD_REPORTS_DIR", accepts: "a directory", defaultText: "./reports", meaning: "where outputs go"),
         .init(name: "LUMINAGUARD_CACHE_DIR", accepts: "a directory", defaultText: "~/.cache/luminaguard", meaning: "guest kernel and image cache"),
         .init(name: "LUMINAGUARD_RUN_DIR", accepts: "a short directory path", defaultText: "/tmp", meaning: "where each VM's sockets and console live"),
@@ -165,6 +170,7 @@ public struct Settings: Sendable, Equatable {
             poolSize: int("LUMINAGUARD_POOL_SIZE", 5, 1...20),
             snapshotRefreshSeconds: int("LUMINAGUARD_SNAPSHOT_REFRESH_SECS", 3600, 60...31_536_000),
             snapshotPath: text("LUMINAGUARD_SNAPSHOT_PATH") ?? "/var/lib/luminaguard/snapshots",
+            poolStrategy: choice("LUMINAGUARD_POOL_STRATEGY", "template", ["template", "full"]),
             reportsDirectory: text("LUMINAGUARD_REPORTS_DIR") ?? "reports",
             cacheDirectory: cache,
             runDirectory: text("LUMINAGUARD_RUN_DIR") ?? "/tmp",

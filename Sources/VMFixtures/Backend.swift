@@ -62,16 +62,29 @@ public struct SpawnOptions: Sendable {
     /// The admission control this spawn must pass (nil: `Admission.shared`,
     /// the process's settings). A benchmark may pass its own limits.
     public var admission: Admission?
+    /// QEMU: guest RAM in this file (a memory-backend-file) instead of
+    /// anonymous memory; used by templated snapshots.
+    public var ramFile: RAMFile?
     public init(readyTimeout: Double = Settings.shared.readyTimeoutSeconds, memoryMB: Int = 128, network: Bool = false,
-                admission: Admission? = nil) {
+                admission: Admission? = nil, ramFile: RAMFile? = nil) {
         self.readyTimeout = readyTimeout
         self.memoryMB = memoryMB
         self.network = network
         self.admission = admission
+        self.ramFile = ramFile
     }
 
     /// The admission control to pass.
     public var admissionControl: Admission { admission ?? .shared }
+}
+
+/// Guest RAM backed by a file: `shared` maps it MAP_SHARED (the template VM
+/// writes its RAM into the file), otherwise privately, copy-on-write (each
+/// restored VM reads the template's pages and keeps its own changes).
+public struct RAMFile: Sendable, Equatable {
+    public var path: String
+    public var shared: Bool
+    public init(path: String, shared: Bool) { self.path = path; self.shared = shared }
 }
 
 public protocol VMBackend: Sendable {

@@ -19,7 +19,7 @@ public final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
 
     /// `fds` maps child descriptor numbers to parent descriptors (dup2'd in
-    /// the child); everything else is closed by O_CLOEXEC or never inherited.
+    /// the child); every other descriptor is closed in the child.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil,
                 fds: [Int32: Int32] = [:], workingDirectory: String? = nil) throws {
         let path: String

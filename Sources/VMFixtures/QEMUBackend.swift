@@ -45,12 +45,21 @@ public struct QEMUBackend: VMBackend {
     /// sockets live in `directory`. `extra` is appended (e.g. -incoming).
     /// `initramfs` replaces the image's own (the platform floor boots the
     /// same command line with its minimal initramfs).
-    public func arguments(directory: String, memoryMB: Int, extra: [String] = [], initramfs: String? = nil) -> [String] {
+    /// `ramFile` puts guest RAM in a memory-backend-file (templated snapshots).
+    public func arguments(directory: String, memoryMB: Int, extra: [String] = [], initramfs: String? = nil,
+                          ramFile: RAMFile? = nil) -> [String] {
+        var machine = "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,acpi=off"
+        var memory: [String] = []
+        if let ramFile {
+            machine += ",memory-backend=mem"
+            memory = ["-object", "memory-backend-file,id=mem,size=\(memoryMB)M,mem-path=\(ramFile.path),share=\(ramFile.shared ? "on" : "off")"]
+        }
         var args = [
-            "-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,acpi=off",
+            "-M", machine,
             "-accel", accelerator == .kvm ? "kvm" : "tcg",
             "-cpu", accelerator == .kvm ? "host" : "max",
             "-m", String(memoryMB), "-smp", "1",
+        ] + memory + [
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", image.kernel, "-initrd", initramfs ?? image.initramfs,
             "-append", Self.kernelArguments.joined(separator: " "),
@@ -137,7 +146,7 @@ public struct QEMUBackend: VMBackend {
         }
         do {
             child = try ChildProcess(executable: qemuPath,
-                                     arguments: arguments(directory: dir.path, memoryMB: options.memoryMB, extra: extra),
+                                     arguments: arguments(directory: dir.path, memoryMB: options.memoryMB, extra: extra, ramFile: options.ramFile),
                                      fds: [1: errPipe[1], 2: errPipe[1]])
         } catch {
             close(errPipe[1])

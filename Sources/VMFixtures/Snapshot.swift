@@ -19,8 +19,10 @@ public struct SnapshotIdentity: Codable, Equatable, Sendable {
         case imageKey = "image_key", qemuVersion = "qemu_version", accelerator, memoryMB = "memory_mb", machine
     }
 
-    public static func of(_ backend: QEMUBackend, memoryMB: Int) -> SnapshotIdentity {
-        let args = backend.arguments(directory: "DIR", memoryMB: memoryMB)
+    /// `template`: guest RAM in a memory-backend-file (the machine string says so).
+    public static func of(_ backend: QEMUBackend, memoryMB: Int, template: Bool = false) -> SnapshotIdentity {
+        let args = backend.arguments(directory: "DIR", memoryMB: memoryMB,
+                                     ramFile: template ? RAMFile(path: "DIR/ram.bin", shared: false) : nil)
             .filter { !$0.hasPrefix(backend.image.kernel) && !$0.hasPrefix(backend.image.initramfs) }
         return SnapshotIdentity(imageKey: backend.image.key, qemuVersion: QEMUVersion.of(backend.qemuPath),
                                 accelerator: backend.accelerator.rawValue, memoryMB: memoryMB, machine: args.joined(separator: " "))
@@ -64,11 +66,33 @@ public struct SnapshotManifest: Codable, Equatable, Sendable {
     /// The agent's readiness announcement before the snapshot.
     public var helloJSON: String
     public var saveMs: Double
+    /// `template` (device state only; guest RAM in `ram.bin`) or nil (full:
+    /// the whole RAM in the state file).
+    public var strategy: String?
+    /// The template's RAM file as it was when the template was saved.
+    public var ram: RAMFileRecord?
 
     enum CodingKeys: String, CodingKey {
         case format, identity, created
         case stateBytes = "state_bytes", stateSHA256 = "state_sha256", helloJSON = "hello", saveMs = "save_ms"
+        case strategy, ram
     }
+}
+
+/// Size, mtime and inode of a template's RAM file: any change (removed,
+/// rewritten, replaced) makes the template unusable.
+public struct RAMFileRecord: Codable, Equatable, Sendable {
+    public var bytes: Int64
+    public var mtimeSec: Int
+    public var mtimeNsec: Int
+    public var inode: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case bytes, mtimeSec = "mtime_sec", mtimeNsec = "mtime_nsec", inode
+    }
+
+    init(_ f: FileFingerprint) { bytes = f.size; mtimeSec = f.mtime; mtimeNsec = f.mtimeNs; inode = f.inode }
+    var fingerprint: FileFingerprint { FileFingerprint(size: bytes, mtime: mtimeSec, mtimeNs: mtimeNsec, inode: inode) }
 }
 
 /// A snapshot on disk whose contents were checked: restore it with `restore`.
@@ -76,10 +100,15 @@ public struct Snapshot: Sendable {
     public let directory: String
     public let manifest: SnapshotManifest
     public var statePath: String { directory + "/state.bin" }
+    /// A template's guest RAM (mapped copy-on-write by each restored VM).
+    public var ramPath: String { directory + "/ram.bin" }
+    public var isTemplate: Bool { manifest.strategy == "template" }
     public var age: TimeInterval { Date().timeIntervalSince(manifest.created) }
     /// (size, mtime, inode) when the contents were last hashed: a cheap check
     /// before each restore that the file is still the verified one.
     let fingerprint: FileFingerprint
+    /// The same for a template's RAM file.
+    var ramFingerprint: FileFingerprint?
 
     public var hello: AgentHello {
         (try? JSON.parse(manifest.helloJSON)).flatMap(AgentHello.init)
@@ -118,16 +147,23 @@ public struct SnapshotStore: Sendable {
     public let root: String
     public let backend: QEMUBackend
     public let memoryMB: Int
+    /// A template (device state only, RAM in a shared file restored
+    /// copy-on-write) rather than a full snapshot.
+    public let template: Bool
     /// The admission control its VMs pass (nil: `Admission.shared`).
     public var admission: Admission?
 
-    public init(root: String, backend: QEMUBackend, memoryMB: Int = 128) {
-        self.root = root; self.backend = backend; self.memoryMB = memoryMB
+    public init(root: String, backend: QEMUBackend, memoryMB: Int = 128, template: Bool = false) {
+        self.root = root; self.backend = backend; self.memoryMB = memoryMB; self.template = template
     }
 
-    public var identity: SnapshotIdentity { .of(backend, memoryMB: memoryMB) }
-    /// One slot per image, accelerator and memory size.
-    public var directory: String { "\(root)/\(backend.image.key)-\(backend.accelerator.rawValue)-\(memoryMB)m" }
+    /// `template` or `full`: the label its restores carry in metrics.
+    public var strategy: String { template ? "template" : "full" }
+    public var identity: SnapshotIdentity { .of(backend, memoryMB: memoryMB, template: template) }
+    /// One slot per image, accelerator, memory size and kind.
+    public var directory: String {
+        "\(root)/\(backend.image.key)-\(backend.accelerator.rawValue)-\(memoryMB)m" + (template ? "-template" : "")
+    }
 
     /// Loads and checks the snapshot: manifest readable, made from this image,
     /// QEMU and machine, state file of the recorded size and SHA-256, and not
@@ -143,6 +179,19 @@ public struct SnapshotStore: Sendable {
         }
         guard m.format == SnapshotManifest.format else { throw SnapshotError.mismatched("format \(m.format), expected \(SnapshotManifest.format)") }
         if let why = m.identity.mismatch(with: identity) { throw SnapshotError.mismatched(why) }
+        guard (m.strategy == "template") == template else {
+            throw SnapshotError.mismatched("it is a \(m.strategy ?? "full") snapshot, this store holds \(strategy) snapshots")
+        }
+        var ram: FileFingerprint?
+        if template {
+            let path = directory + "/ram.bin"
+            guard let record = m.ram else { throw SnapshotError.corrupt("\(manifestPath) records no RAM file") }
+            guard let now = FileFingerprint.of(path) else { throw SnapshotError.corrupt("the template's RAM file \(path) is missing") }
+            guard now == record.fingerprint else {
+                throw SnapshotError.corrupt("the template's RAM file \(path) changed since the template was made (size, mtime or inode)")
+            }
+            ram = now
+        }
         let state = directory + "/state.bin"
         guard let before = FileFingerprint.of(state) else { throw SnapshotError.corrupt("\(state) is missing") }
         guard before.size == m.stateBytes else {
@@ -153,7 +202,7 @@ public struct SnapshotStore: Sendable {
         if let maxAge, Date().timeIntervalSince(m.created) > maxAge {
             throw SnapshotError.stale("made \(Int(Date().timeIntervalSince(m.created))) s ago, refresh interval \(Int(maxAge)) s")
         }
-        return Snapshot(directory: directory, manifest: m, fingerprint: before)
+        return Snapshot(directory: directory, manifest: m, fingerprint: before, ramFingerprint: ram)
     }
 
     /// Boots a guest cold, waits for its agent, saves it, and installs the
@@ -165,11 +214,16 @@ public struct SnapshotStore: Sendable {
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         var installed = false
         defer { if !installed { try? FileManager.default.removeItem(atPath: staging) } }
-        let vm = try backend.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission))
-        defer { vm.shutdown() }
+        let ramPath = staging + "/ram.bin"
+        let vm = try backend.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
+                                                ramFile: template ? RAMFile(path: ramPath, shared: true) : nil))
+        var ended = false
+        defer { if !ended { vm.shutdown() } }
         guard let q = vm as? QEMUSandbox, let qmp = q.qmp else { throw VMError("the VM has no QMP channel to save it through") }
         let state = staging + "/state.bin"
         let t0 = Monotonic.nanos()
+        // A template's RAM stays in its file: only device state is migrated.
+        if template { try Self.ignoreShared(qmp) }
         try qmp.execute("stop")
         try qmp.execute("migrate", ["uri": .string("exec:cat > '\(state)'")])
         let deadline = Monotonic.nanos() + 120_000_000_000
@@ -183,8 +237,20 @@ public struct SnapshotStore: Sendable {
         let saveMs = Double(Monotonic.nanos() - t0) / 1e6
         let size = (try FileManager.default.attributesOfItem(atPath: state)[.size] as? Int) ?? 0
         guard size > 0 else { throw VMError("the snapshot state file is empty") }
+        let hello = vm.session.hello.json.serialized()
+        var ramRecord: RAMFileRecord?
+        if template {
+            // The template VM must be gone before its RAM file is fingerprinted:
+            // nothing writes to the file after this.
+            vm.shutdown(); ended = true
+            guard let fp = FileFingerprint.of(ramPath), fp.size == Int64(memoryMB) << 20 else {
+                throw VMError("the template's RAM file \(ramPath) is missing or not \(memoryMB) MB")
+            }
+            ramRecord = RAMFileRecord(fp)
+        }
         let manifest = SnapshotManifest(format: SnapshotManifest.format, identity: identity, created: Date(), stateBytes: size,
-                                        stateSHA256: try Self.sha256(state), helloJSON: vm.session.hello.json.serialized(), saveMs: saveMs)
+                                        stateSHA256: try Self.sha256(state), helloJSON: hello, saveMs: saveMs,
+                                        strategy: template ? "template" : nil, ram: ramRecord)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -196,7 +262,7 @@ public struct SnapshotStore: Sendable {
         installed = true
         try? FileManager.default.removeItem(atPath: old)
         guard let fp = FileFingerprint.of(directory + "/state.bin") else { throw VMError("the snapshot vanished after saving") }
-        return Snapshot(directory: directory, manifest: manifest, fingerprint: fp)
+        return Snapshot(directory: directory, manifest: manifest, fingerprint: fp, ramFingerprint: ramRecord?.fingerprint)
     }
 
     /// The usable snapshot: loaded if valid, else (re)built, saying why.
@@ -213,6 +279,12 @@ public struct SnapshotStore: Sendable {
         guard FileFingerprint.of(snapshot.statePath) == snapshot.fingerprint else {
             throw SnapshotError.corrupt("\(snapshot.statePath) changed since it was verified")
         }
+        if snapshot.isTemplate {
+            guard let ram = snapshot.ramFingerprint, FileFingerprint.of(snapshot.ramPath) == ram else {
+                throw SnapshotError.corrupt("the template's RAM file \(snapshot.ramPath) was removed or changed since it was verified")
+            }
+            return try restoreTemplate(snapshot, readyTimeout: readyTimeout)
+        }
         let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission)
         return try backend.spawn(options, extraArguments: ["-incoming", "exec:cat '\(snapshot.statePath)'"], path: "restore",
                                  afterStart: { qmp in
@@ -224,6 +296,37 @@ public struct SnapshotStore: Sendable {
                                      }
                                      try qmp.execute("cont")
                                  }, restoredHello: snapshot.hello)
+    }
+
+    /// A templated restore: the template's RAM file mapped privately
+    /// (copy-on-write), `-incoming defer`, then over QMP x-ignore-shared,
+    /// `migrate-incoming` of the device state, wait until the status leaves
+    /// `inmigrate`, `cont`. (With `-incoming exec:` on the command line the
+    /// stream starts before the capability can be set, and restores fail.)
+    private func restoreTemplate(_ snapshot: Snapshot, readyTimeout: Double) throws -> any SandboxVM {
+        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
+                                   ramFile: RAMFile(path: snapshot.ramPath, shared: false))
+        let state = snapshot.statePath
+        return try backend.spawn(options, extraArguments: ["-incoming", "defer"], path: "template",
+                                 afterStart: { qmp in
+                                     try Self.ignoreShared(qmp)
+                                     try qmp.execute("migrate-incoming", ["uri": .string("exec:cat '\(state)'")])
+                                     let deadline = Monotonic.nanos() + UInt64(readyTimeout * 1e9)
+                                     while try qmp.execute("query-status")["status"]?.string == "inmigrate" {
+                                         if try qmp.execute("query-migrate")["status"]?.string == "failed" {
+                                             throw VMError("loading the template's device state failed")
+                                         }
+                                         guard Monotonic.nanos() < deadline else { throw VMError("loading the template did not finish") }
+                                         usleep(500)
+                                     }
+                                     try qmp.execute("cont")
+                                 }, restoredHello: snapshot.hello)
+    }
+
+    static func ignoreShared(_ qmp: QMPClient) throws {
+        try qmp.execute("migrate-set-capabilities", ["capabilities": .array([
+            .object(["capability": .string("x-ignore-shared"), "state": .bool(true)]),
+        ])])
     }
 
     static func sha256(_ path: String) throws -> String {

@@ -7,8 +7,17 @@ import Glibc
 
 /// The guide's pool settings, validated with errors that name the variable
 /// and the range it accepts.
+/// How pooled VMs are restored (LUMINAGUARD_POOL_STRATEGY).
+public enum PoolStrategy: String, Sendable, Equatable, CaseIterable {
+    /// Device state only; guest RAM mapped copy-on-write from the template's file.
+    case template
+    /// The whole guest RAM in the snapshot.
+    case full
+}
+
 public struct PoolSettings: Sendable, Equatable {
     public var size: Int
+    public var strategy: PoolStrategy
     public var refreshSeconds: Int
     public var snapshotPath: String
     /// Set when the configured path was not writable and a fallback is used.
@@ -29,11 +38,13 @@ public struct PoolSettings: Sendable, Equatable {
             notice = "snapshot path \(path) is not writable; using \(fallback) (set LUMINAGUARD_SNAPSHOT_PATH to choose)"
             path = fallback
         }
-        self.init(size: size, refreshSeconds: refresh, snapshotPath: path, notice: notice)
+        self.init(size: size, refreshSeconds: refresh, snapshotPath: path, notice: notice,
+                  strategy: PoolStrategy(rawValue: settings.poolStrategy) ?? .template)
     }
 
-    public init(size: Int, refreshSeconds: Int, snapshotPath: String, notice: String? = nil) {
+    public init(size: Int, refreshSeconds: Int, snapshotPath: String, notice: String? = nil, strategy: PoolStrategy = .template) {
         self.size = size; self.refreshSeconds = refreshSeconds; self.snapshotPath = snapshotPath; self.notice = notice
+        self.strategy = strategy
     }
 
     static func writable(_ path: String) -> Bool {
@@ -53,6 +64,10 @@ public struct PoolStats: Sendable {
     public var restoreMs: [Double]
     public var coldMs: [Double]
     public var snapshotRebuilds: [String]
+    /// The strategy in use (`template` or `full`) and, when the configured
+    /// one could not be used, why.
+    public var strategy: String
+    public var strategyNotice: String?
     public var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
 }
 
@@ -65,7 +80,13 @@ public struct PoolStats: Sendable {
 /// ``AdmissionError`` (a refused refill is logged and leaves the pool short).
 public final class VMPool: @unchecked Sendable {
     public let settings: PoolSettings
-    public let store: SnapshotStore
+    /// The store restores come from: the template store, or the full one
+    /// (configured so, or after a template could not be made).
+    public var store: SnapshotStore { lock.lock(); defer { lock.unlock() }; return active }
+    public var strategy: PoolStrategy { store.template ? .template : .full }
+    private var active: SnapshotStore
+    private let fullStore: SnapshotStore
+    private var strategyNotice: String?
     private let log: @Sendable (String) -> Void
     private let lock = NSLock()
     private let refillQueue = DispatchQueue(label: "luminaguard.pool.refill")
@@ -82,9 +103,12 @@ public final class VMPool: @unchecked Sendable {
     public init(backend: QEMUBackend, settings: PoolSettings, memoryMB: Int = 128, admission: Admission? = nil,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.settings = settings
-        var store = SnapshotStore(root: settings.snapshotPath, backend: backend, memoryMB: memoryMB)
-        store.admission = admission
-        self.store = store
+        var full = SnapshotStore(root: settings.snapshotPath, backend: backend, memoryMB: memoryMB)
+        full.admission = admission
+        var template = SnapshotStore(root: settings.snapshotPath, backend: backend, memoryMB: memoryMB, template: true)
+        template.admission = admission
+        fullStore = full
+        active = settings.strategy == .template ? template : full
         self.log = log
         if let n = settings.notice { log("[pool] \(n)") }
     }
@@ -107,12 +131,26 @@ public final class VMPool: @unchecked Sendable {
         lock.lock()
         if let s = snapshot, s.age <= Double(settings.refreshSeconds) { lock.unlock(); return s }
         lock.unlock()
-        let (s, why) = try store.loadOrCreate(maxAge: Double(settings.refreshSeconds), log: log)
+        let (s, why) = try loadOrCreate(maxAge: Double(settings.refreshSeconds))
         lock.lock()
         snapshot = s
         if let why { rebuilds.append(why) }
         lock.unlock()
         return s
+    }
+
+    /// From the active store; a template that cannot be made (other than
+    /// by admission control) switches the pool to full snapshots, saying so.
+    private func loadOrCreate(maxAge: TimeInterval?) throws -> (Snapshot, rebuilt: String?) {
+        let current = store
+        do { return try current.loadOrCreate(maxAge: maxAge, log: log) } catch let refused as AdmissionError {
+            throw refused
+        } catch where current.template {
+            let notice = "templated restore is unavailable (\(error)); the pool uses full snapshots"
+            log("[pool] \(notice)")
+            lock.lock(); active = fullStore; strategyNotice = notice; lock.unlock()
+            return try fullStore.loadOrCreate(maxAge: maxAge, log: log)
+        }
     }
 
     private func restoreOne() throws -> any SandboxVM {
@@ -125,7 +163,7 @@ public final class VMPool: @unchecked Sendable {
             // The file changed under us: forget it, rebuild once, retry.
             lock.lock(); snapshot = nil; rebuilds.append(e.description); lock.unlock()
             log("[pool] \(e); rebuilding the snapshot")
-            let (fresh, _) = try store.loadOrCreate(maxAge: 0, log: log)
+            let (fresh, _) = try loadOrCreate(maxAge: 0)
             lock.lock(); snapshot = fresh; lock.unlock()
             return try store.restore(fresh)
         }
@@ -216,7 +254,7 @@ public final class VMPool: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return PoolStats(size: settings.size, ready: ready.count, inUse: inUse, snapshotAgeSeconds: snapshot?.age,
                          hits: hits, misses: misses, checkoutMs: checkoutMs, restoreMs: restoreMs, coldMs: coldMs,
-                         snapshotRebuilds: rebuilds)
+                         snapshotRebuilds: rebuilds, strategy: active.strategy, strategyNotice: strategyNotice)
     }
 
     /// Ends every pooled VM and stops refilling; idempotent.

@@ -39,6 +39,7 @@ import Glibc
         (["tool-latency", "--quick"], ["WARMUP": "-2"], "WARMUP=-2 is not valid"),
         (["pool", "warmup"], ["LUMINAGUARD_POOL_SIZE": "21"], "LUMINAGUARD_POOL_SIZE=21 is not valid: expected a whole number from 1 to 20"),
         (["pool", "warmup"], ["LUMINAGUARD_POOL_SIZE": "0"], "LUMINAGUARD_POOL_SIZE=0 is not valid"),
+        (["pool", "warmup"], ["LUMINAGUARD_POOL_STRATEGY": "lazy"], "LUMINAGUARD_POOL_STRATEGY=lazy is not valid: expected one of template, full"),
         (["startup-probe"], ["LUMINAGUARD_KERNEL": "/nonexistent"], "LUMINAGUARD_KERNEL is set but LUMINAGUARD_INITRD is not"),
     ])
     func badInputExitsNonZeroNamingTheProblem(args: [String], env: [String: String], message: String) throws {

@@ -94,6 +94,12 @@ struct `Snapshot pool [tag:spawn] [tag:baseline]` {
         let floor = try #require(file[PlatformFloor.seriesName])
         #expect(floor.count == n)
         #expect(try #require(file["pool_total_pss_mb"]).median > 0)
+        // Templated restore: device state only, RAM mapped copy-on-write from the template.
+        let templated = try #require(file["template_restore_to_ready_ms"])
+        #expect(templated.count == n)
+        #expect(templated.median < restore.median, "templated restore \(templated.median) ms vs full \(restore.median) ms")
+        let fullPSS = try #require(file["pool_pss_mb"]), templatePSS = try #require(file["template_pss_mb"])
+        #expect(templatePSS.median < fullPSS.median, "template PSS \(templatePSS.median) MB vs full \(fullPSS.median) MB")
         try Fixture.expectWithinBudget(file, backend)
     }
 }

@@ -38,9 +38,9 @@ enum BaselineBenchmarks {
 
     static let pool = Benchmark(
         id: "baseline.pool", phase: .baseline, tags: ["spawn", "baseline"],
-        times: "per round, interleaved: cold boot, snapshot restore, and pool checkout, each to the agent answering a ping; PSS of the warm pool",
+        times: "per round, interleaved: cold boot, full snapshot restore, templated restore (device state + copy-on-write RAM file) and pool checkout, each to the agent answering a ping; PSS per VM of each kind of restore and of the warm pool",
         budgeted: true,
-        parameters: { "\(Measure.iterationsText($0)), LUMINAGUARD_POOL_SIZE=\($0.poolSize)" }) { ctx in
+        parameters: { "\(Measure.iterationsText($0)), LUMINAGUARD_POOL_SIZE=\($0.poolSize), LUMINAGUARD_POOL_STRATEGY=\($0.poolStrategy)" }) { ctx in
         let backend = try ctx.qemu(for: "the snapshot pool")
         let result = try PoolScenario.run(backend: backend, settings: PoolSettings(ctx.settings), config: ctx.config(.baseline),
                                           progress: ctx.progress)
