@@ -39,11 +39,21 @@ public enum ProcProbes {
         return out
     }
 
-    static func read(_ path: String) throws -> String {
-        // /proc files report size 0: read them whole with FileHandle.
+    /// The whole text of a /proc file (they report size 0, so read to the end).
+    public static func read(_ path: String) throws -> String {
         guard let h = FileHandle(forReadingAtPath: path) else { throw ProbeError("cannot open \(path) (process gone?)") }
         defer { try? h.close() }
-        return String(decoding: h.readDataToEndOfFile(), as: UTF8.self)
+        return try readAll(h, path: path)
+    }
+
+    /// The throwing read matters: a process can exit between open and read
+    /// (ESRCH), and the non-throwing readDataToEndOfFile traps on that.
+    static func readAll(_ h: FileHandle, path: String) throws -> String {
+        do {
+            return String(decoding: try h.readToEnd() ?? Data(), as: UTF8.self)
+        } catch {
+            throw ProbeError("cannot read \(path) (process gone?)")
+        }
     }
 
     public static func memory(of pid: Int32) throws -> ProcessMemory {

@@ -126,9 +126,7 @@ public enum BootSeries {
 /// anonymous mapping whose size matches the guest's memory.
 public enum GuestRAM {
     public static func residentBytes(pid: Int32, guestMB: Int) -> UInt64 {
-        guard let h = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps") else { return 0 }
-        defer { try? h.close() }
-        let text = String(decoding: h.readDataToEndOfFile(), as: UTF8.self)
+        guard let text = try? ProcProbes.read("/proc/\(pid)/smaps") else { return 0 }
         let wantKB = UInt64(guestMB) * 1024
         var sizeKB: UInt64 = 0
         var best: UInt64 = 0

@@ -13,6 +13,22 @@ import Glibc
         #expect(f["Threads"] == 3)
     }
 
+    /// A process that exits between open and read of its /proc file is an
+    /// error, not a crash (readDataToEndOfFile traps on ESRCH).
+    @Test func readingTheProcFileOfAProcessThatExitedThrows() throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["30"]
+        try child.run()
+        let path = "/proc/\(child.processIdentifier)/stat"
+        let h = try #require(FileHandle(forReadingAtPath: path))
+        defer { try? h.close() }
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+        #expect(throws: ProbeError.self) { try ProcProbes.readAll(h, path: path) }
+        #expect(throws: ProbeError.self) { try ProcProbes.read(path) }
+    }
+
     @Test func hostCPUFromProcStatCountsAllButIdleAndIowait() throws {
         let t = try HostCPUMeter.parse("cpu  100 5 50 800 40 3 2 0 0 0\ncpu0 50 2 25 400 20 1 1 0 0 0\n")
         #expect(t.total == 1000 && t.busy == 160)
