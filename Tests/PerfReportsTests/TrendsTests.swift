@@ -95,9 +95,12 @@ extension `Report generator` {
     ///
     /// The requirement is < 2 s in a release build (`swift test -c release
     /// --filter PerfReportsTests`). A debug build runs the same code several
-    /// times slower (unoptimised JSON decoding and statistics), so there the
-    /// bound is 10 s: still a real assertion that catches an accidental
-    /// quadratic step, not the release target.
+    /// times slower (unoptimised JSON decoding and statistics), and a loaded
+    /// or slower host slows it again, so there the bound is relative: reading,
+    /// summarising and trending the files may take at most 6x what encoding
+    /// and writing the same files took in this run (about 1.2-1.3x measured,
+    /// idle or loaded). Still a real assertion that catches an accidental
+    /// quadratic step, without a number tuned on one machine.
     @Test func `summary and trends from 1,000 metrics files`() throws {
         let dir = try TempDir("speed")
         defer { dir.remove() }
@@ -107,6 +110,8 @@ extension `Report generator` {
             (0..<100).map { _ in median * (0.9 + Double(rng.next() % 20_001) / 100_000) }
         }
         let scopes = ["boot", "spawn", "memory", "latency"]
+        let clock = ContinuousClock()
+        let writeStart = clock.now
         for i in 0..<1000 {
             let scope = scopes[i % scopes.count]
             let f = try Metrics.file(scope: scope, backend: "qemu", accelerator: "tcg", timestamp: .fixed(i * 60), series: [
@@ -116,9 +121,9 @@ extension `Report generator` {
             ])
             try f.write(into: metrics)
         }
+        let writing = clock.now - writeStart
         #expect(try FileManager.default.contentsOfDirectory(atPath: metrics.path).count == 1000)
 
-        let clock = ContinuousClock()
         let start = clock.now
         let summary = try WeeklySummary.generate(.init(phase: .baseline, metrics: metrics, outputDirectory: dir.path("summaries")))
         let afterSummary = clock.now
@@ -129,12 +134,12 @@ extension `Report generator` {
         #expect(summary.filesUsed.count == 4)
         #expect(trends.components(separatedBy: "\n").count > 3000)
         #if DEBUG
-        let bound = 10.0
+        let bound = 6 * (Double(writing.components.seconds) + Double(writing.components.attoseconds) / 1e18)
         #else
         let bound = 2.0
         #endif
         let summaryTime = afterSummary - start
-        print("report generation from 1,000 metrics files: \(String(format: "%.3f", seconds)) s (summary \(summaryTime)); bound \(bound) s")
+        print("report generation from 1,000 metrics files: \(String(format: "%.3f", seconds)) s (summary \(summaryTime)); bound \(bound) s; writing them took \(writing)")
         #expect(seconds < bound, "took \(seconds) s")
     }
 }
