@@ -176,7 +176,7 @@ public final class Admission: Sendable {
             if available - need < Double(policy.reserveMB) {
                 var details: [String] = []
                 if let a = mem.memAvailableMB { details.append("MemAvailable \(Int(a)) MB") }
-                if let l = mem.cgroupLimitMB, let u = mem.cgroupUsageMB { details.append("memory cgroup \(mem.cgroupPath ?? "?") limit \(Int(l)) MB, usage \(Int(u)) MB") }
+                if let l = mem.cgroupLimitMB, let u = mem.cgroupUsageMB { details.append("memory cgroup \(mem.cgroupPath.map { $0 + " " } ?? "")limit \(Int(l)) MB, usage \(Int(u)) MB") }
                 if !pending.isEmpty { details.append("\(Int(promised)) MB promised to \(pending.count) sandbox\(pending.count == 1 ? "" : "es") still starting") }
                 throw AdmissionError(limit: .memory, description:
                     "refusing to start a sandbox: it needs ~\(Int(need.rounded())) MB (\(basis)) and only \(Int(max(0, available))) MB are available with \(policy.reserveMB) MB kept in reserve (\(details.joined(separator: "; ")))")

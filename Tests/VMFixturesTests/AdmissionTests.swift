@@ -88,7 +88,7 @@ import Glibc
     @Test func `the cgroup's limit minus usage counts when it is smaller than MemAvailable`() throws {
         let a = Self.admission(availableMB: 20_000, cgroup: (4096, 3686))
         #expect { try a.admit(.qemu, memoryMB: 128) } throws: {
-            "\($0)".hasSuffix("and only 410 MB are available with 512 MB kept in reserve (MemAvailable 20000 MB; cgroup limit 4096 MB, usage 3686 MB)")
+            "\($0)".hasSuffix("and only 410 MB are available with 512 MB kept in reserve (MemAvailable 20000 MB; memory cgroup limit 4096 MB, usage 3686 MB)")
         }
     }
 

@@ -19,7 +19,7 @@ enum VMExhaustion {
     static let parallel = 4
 
     /// Spawns asked for once admission has refused (quick / full).
-    static func extraAsks(_ s: Settings) -> Int { s.mode == .quick ? 5 : 20 }
+    static func extraAsks(_ s: Settings) -> Int { s.mode == .quick ? 5 : 10 }
 
     static var parameters: @Sendable (Settings) -> String {
         { s in "LUMINAGUARD_EXHAUSTION_CGROUP_MB=\(s.exhaustionCgroupMB), LUMINAGUARD_EXHAUSTION_VMS=\(s.exhaustionVMs) (count limit), LUMINAGUARD_MEMORY_RESERVE_MB=\(s.memoryReserveMB), guest -m \(guestMB), \(extraAsks(s)) spawns asked for after the first refusal" }
