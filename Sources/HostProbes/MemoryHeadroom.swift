@@ -44,10 +44,17 @@ public struct MemoryHeadroom: Sendable, Equatable {
     /// cgroup's files under `cgroupMemoryRoot` (roots are parameters so tests
     /// can point them at fake files).
     public static func read(proc: String = "/proc", cgroupMemoryRoot: String = "/sys/fs/cgroup/memory") -> MemoryHeadroom {
+        guard let dir = memoryCgroupDirectory(proc: proc, root: cgroupMemoryRoot) else { return read(proc: proc, memoryCgroup: nil) }
+        return read(proc: proc, memoryCgroup: dir)
+    }
+
+    /// MemAvailable and the limit and usage of the cgroup v1 memory group at
+    /// `dir` (e.g. the group a run's VMMs are placed in, which is not the
+    /// harness's own); MemAvailable only when `dir` is nil or has no limit.
+    public static func read(proc: String = "/proc", memoryCgroup dir: String?) -> MemoryHeadroom {
         let meminfo = (try? ProcProbes.read(proc + "/meminfo")).flatMap { ProcProbes.kbFields($0)["MemAvailable"] }
         var out = MemoryHeadroom(memAvailableMB: meminfo.map { Double($0) / 1_048_576 })
-        guard let dir = memoryCgroupDirectory(proc: proc, root: cgroupMemoryRoot),
-              let limit = number(dir + "/memory.limit_in_bytes"), limit < unlimitedBytes,
+        guard let dir, let limit = number(dir + "/memory.limit_in_bytes"), limit < unlimitedBytes,
               let usage = number(dir + "/memory.usage_in_bytes") else { return out }
         let stat = statFields((try? ProcProbes.read(dir + "/memory.stat")) ?? "")
         let inactive = stat["total_inactive_file"] ?? stat["inactive_file"] ?? 0
@@ -80,7 +87,7 @@ public struct MemoryHeadroom: Sendable, Equatable {
     }
 
     /// memory.stat: "name value" per line.
-    static func statFields(_ text: String) -> [String: UInt64] {
+    public static func statFields(_ text: String) -> [String: UInt64] {
         var out: [String: UInt64] = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ")

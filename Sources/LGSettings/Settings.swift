@@ -54,6 +54,9 @@ public struct Settings: Sendable, Equatable {
     /// call tools for (throughput is counted over it).
     public var scaleWindowSeconds: Double
     public var exhaustionVMs: Int
+    /// LUMINAGUARD_EXHAUSTION_CGROUP_MB: the memory limit of the cgroup v1
+    /// group the exhaustion phase runs its VMs in (a small host, reached fast).
+    public var exhaustionCgroupMB: Int
     public var chaosRounds: Int
     public var recoveryRounds: Int
     public var soakCycles: Int
@@ -103,7 +106,8 @@ public struct Settings: Sendable, Equatable {
         .init(name: "LUMINAGUARD_MEMORY_RESERVE_MB", accepts: "0-1048576", defaultText: "512", meaning: "admission control: MB of memory (MemAvailable, or the memory cgroup's limit minus usage) kept free after a new sandbox's footprint"),
         .init(name: "LUMINAGUARD_SCALE_LEVELS", accepts: "rising whole numbers 1-100, comma-separated", defaultText: "1,2,5,10,20 (quick: 1,2,5)", meaning: "scale phase: the numbers N of concurrent agents, each with its own sandbox and MCP client; the largest is the headline"),
         .init(name: "LUMINAGUARD_SCALE_WINDOW_SECS", accepts: "1-3600", defaultText: "60 (quick: 10)", meaning: "scale phase: the wall window per N over which the agents call tools (throughput is counted over it)"),
-        .init(name: "LUMINAGUARD_EXHAUSTION_VMS", accepts: "1-1000", defaultText: "100 (quick: 20)", meaning: "exhaustion phase: VMs wanted (capped by admission)"),
+        .init(name: "LUMINAGUARD_EXHAUSTION_VMS", accepts: "1-1000", defaultText: "250 (quick: 80)", meaning: "exhaustion phase: at most this many VMs (the phase's own count limit; the memory cgroup's limit is meant to stop the ramp first)"),
+        .init(name: "LUMINAGUARD_EXHAUSTION_CGROUP_MB", accepts: "128-1048576", defaultText: "3072 (quick: 1024)", meaning: "exhaustion phase: memory.limit_in_bytes of the cgroup v1 memory group (made by the harness, as root) its VMs run in; admission refuses against it"),
         .init(name: "LUMINAGUARD_CHAOS_ROUNDS", accepts: "1-1000", defaultText: "10 (quick: 3)", meaning: "chaos phase: faults injected per kind"),
         .init(name: "LUMINAGUARD_RECOVERY_ROUNDS", accepts: "1-1000", defaultText: "10 (quick: 3)", meaning: "recovery phase: kill-and-replace rounds"),
         .init(name: "LUMINAGUARD_SOAK_CYCLES", accepts: "1-100000", defaultText: "100 (quick: 10)", meaning: "production phase: spawn/work/shutdown cycles"),
@@ -187,7 +191,8 @@ public struct Settings: Sendable, Equatable {
             memoryReserveMB: int("LUMINAGUARD_MEMORY_RESERVE_MB", 512, 0...1_048_576),
             scaleLevels: levels("LUMINAGUARD_SCALE_LEVELS", quick ? [1, 2, 5] : [1, 2, 5, 10, 20]),
             scaleWindowSeconds: seconds("LUMINAGUARD_SCALE_WINDOW_SECS", quick ? 10 : 60, 1...3600),
-            exhaustionVMs: int("LUMINAGUARD_EXHAUSTION_VMS", quick ? 20 : 100, 1...1000),
+            exhaustionVMs: int("LUMINAGUARD_EXHAUSTION_VMS", quick ? 80 : 250, 1...1000),
+            exhaustionCgroupMB: int("LUMINAGUARD_EXHAUSTION_CGROUP_MB", quick ? 1024 : 3072, 128...1_048_576),
             chaosRounds: int("LUMINAGUARD_CHAOS_ROUNDS", quick ? 3 : 10, 1...1000),
             recoveryRounds: int("LUMINAGUARD_RECOVERY_ROUNDS", quick ? 3 : 10, 1...1000),
             soakCycles: int("LUMINAGUARD_SOAK_CYCLES", quick ? 10 : 100, 1...100_000),

@@ -93,6 +93,11 @@ public enum Concurrency {
 
     /// Spawns `count` sandboxes concurrently (at most `parallel` at a time).
     public static func spawn(backend: any VMBackend, count: Int, parallel: Int, options: SpawnOptions = SpawnOptions()) -> Result {
+        spawn(count: count, parallel: parallel) { try backend.spawn(options) }
+    }
+
+    /// Runs `start` `count` times concurrently (at most `parallel` at a time).
+    public static func spawn(count: Int, parallel: Int, _ start: @escaping @Sendable () throws -> any SandboxVM) -> Result {
         let vms = Collector<any SandboxVM>(), times = Collector<Double>(), failures = Collector<String>(), refusals = Collector<String>()
         let t0 = Monotonic.nanos()
         let queue = OperationQueue()
@@ -100,7 +105,7 @@ public enum Concurrency {
         for _ in 0..<count {
             queue.addOperation {
                 do {
-                    let vm = try backend.spawn(options)
+                    let vm = try start()
                     vms.append(vm)
                     times.append(Double(vm.timings.requestToReadyNs) / 1e6)
                 } catch {

@@ -131,6 +131,12 @@ public final class Admission: Sendable {
         self.policy = policy; self.registry = registry; self.headroom = headroom; self.pssMB = pssMB
     }
 
+    /// Admission for VMMs placed in `memoryCgroup`: its limit and usage
+    /// count, not those of the harness's own group.
+    public convenience init(policy: AdmissionPolicy, memoryCgroup: MemoryCgroup, registry: SandboxRegistry = .shared) {
+        self.init(policy: policy, registry: registry, headroom: { memoryCgroup.headroom() })
+    }
+
     /// The process's admission: the installed settings' limits, the
     /// process-wide registry.
     public static var shared: Admission { Admission(policy: AdmissionPolicy(Settings.shared)) }
@@ -170,7 +176,7 @@ public final class Admission: Sendable {
             if available - need < Double(policy.reserveMB) {
                 var details: [String] = []
                 if let a = mem.memAvailableMB { details.append("MemAvailable \(Int(a)) MB") }
-                if let l = mem.cgroupLimitMB, let u = mem.cgroupUsageMB { details.append("cgroup limit \(Int(l)) MB, usage \(Int(u)) MB") }
+                if let l = mem.cgroupLimitMB, let u = mem.cgroupUsageMB { details.append("memory cgroup \(mem.cgroupPath.map { $0 + " " } ?? "")limit \(Int(l)) MB, usage \(Int(u)) MB") }
                 if !pending.isEmpty { details.append("\(Int(promised)) MB promised to \(pending.count) sandbox\(pending.count == 1 ? "" : "es") still starting") }
                 throw AdmissionError(limit: .memory, description:
                     "refusing to start a sandbox: it needs ~\(Int(need.rounded())) MB (\(basis)) and only \(Int(max(0, available))) MB are available with \(policy.reserveMB) MB kept in reserve (\(details.joined(separator: "; ")))")

@@ -65,13 +65,18 @@ public struct SpawnOptions: Sendable {
     /// QEMU: guest RAM in this file (a memory-backend-file) instead of
     /// anonymous memory; used by templated snapshots.
     public var ramFile: RAMFile?
+    /// QEMU: the memory cgroup the VMM joins before it starts (nil: the
+    /// harness's own). Admission should then read that group's limit
+    /// (``Admission/init(policy:memoryCgroup:)``).
+    public var memoryCgroup: MemoryCgroup?
     public init(readyTimeout: Double = Settings.shared.readyTimeoutSeconds, memoryMB: Int = 128, network: Bool = false,
-                admission: Admission? = nil, ramFile: RAMFile? = nil) {
+                admission: Admission? = nil, ramFile: RAMFile? = nil, memoryCgroup: MemoryCgroup? = nil) {
         self.readyTimeout = readyTimeout
         self.memoryMB = memoryMB
         self.network = network
         self.admission = admission
         self.ramFile = ramFile
+        self.memoryCgroup = memoryCgroup
     }
 
     /// The admission control to pass.

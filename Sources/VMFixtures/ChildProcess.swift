@@ -20,8 +20,11 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// `fds` maps child descriptor numbers to parent descriptors (dup2'd in
     /// the child); every other descriptor is closed in the child.
+    /// `cgroupProcs`: a cgroup's `cgroup.procs` file the child joins before
+    /// it execs the program, so that everything the program ever allocates
+    /// is charged to that group.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil,
-                fds: [Int32: Int32] = [:], workingDirectory: String? = nil) throws {
+                fds: [Int32: Int32] = [:], workingDirectory: String? = nil, cgroupProcs: String? = nil) throws {
         let path: String
         if executable.contains("/") { path = executable } else {
             guard let found = ChildProcess.which(executable) else {
@@ -60,8 +63,14 @@ public final class ChildProcess: @unchecked Sendable {
         // The child dies with the harness even when the harness is killed
         // outright (SIGKILL: no handler runs): setpriv sets the parent-death
         // signal, then execs the program.
-        let argv = (ChildProcess.setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? []) + [path] + arguments
-        let program = ChildProcess.setpriv ?? path
+        var argv = (ChildProcess.setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? []) + [path] + arguments
+        var program = ChildProcess.setpriv ?? path
+        if let procs = cgroupProcs {
+            // posix_spawn cannot join a cgroup: a shell writes its own pid
+            // (kept through both execs) to the group, then execs the rest.
+            argv = ["/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", procs] + argv
+            program = "/bin/sh"
+        }
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var env = environment ?? ProcessInfo.processInfo.environment

@@ -147,7 +147,7 @@ public struct QEMUBackend: VMBackend {
         do {
             child = try ChildProcess(executable: qemuPath,
                                      arguments: arguments(directory: dir.path, memoryMB: options.memoryMB, extra: extra, ramFile: options.ramFile),
-                                     fds: [1: errPipe[1], 2: errPipe[1]])
+                                     fds: [1: errPipe[1], 2: errPipe[1]], cgroupProcs: options.memoryCgroup?.procsFile)
         } catch {
             close(errPipe[1])
             throw fail("cannot start QEMU: \(error)")

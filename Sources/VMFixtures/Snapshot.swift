@@ -152,6 +152,8 @@ public struct SnapshotStore: Sendable {
     public let template: Bool
     /// The admission control its VMs pass (nil: `Admission.shared`).
     public var admission: Admission?
+    /// The memory cgroup its restored VMs' VMMs join (nil: the harness's own).
+    public var memoryCgroup: MemoryCgroup?
 
     public init(root: String, backend: QEMUBackend, memoryMB: Int = 128, template: Bool = false) {
         self.root = root; self.backend = backend; self.memoryMB = memoryMB; self.template = template
@@ -285,7 +287,7 @@ public struct SnapshotStore: Sendable {
             }
             return try restoreTemplate(snapshot, readyTimeout: readyTimeout)
         }
-        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission)
+        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission, memoryCgroup: memoryCgroup)
         return try backend.spawn(options, extraArguments: ["-incoming", "exec:cat '\(snapshot.statePath)'"], path: "restore",
                                  afterStart: { qmp in
                                      // The guest was paused when saved: resume it once the state is in.
@@ -305,7 +307,7 @@ public struct SnapshotStore: Sendable {
     /// stream starts before the capability can be set, and restores fail.)
     private func restoreTemplate(_ snapshot: Snapshot, readyTimeout: Double) throws -> any SandboxVM {
         let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
-                                   ramFile: RAMFile(path: snapshot.ramPath, shared: false))
+                                   ramFile: RAMFile(path: snapshot.ramPath, shared: false), memoryCgroup: memoryCgroup)
         let state = snapshot.statePath
         return try backend.spawn(options, extraArguments: ["-incoming", "defer"], path: "template",
                                  afterStart: { qmp in

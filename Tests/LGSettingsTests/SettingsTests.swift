@@ -9,7 +9,8 @@ import Testing
         #expect(full.iterations == 100 && full.warmup == 3 && quick.iterations == 10 && quick.warmup == 1)
         #expect(full.poolSize == 5 && full.snapshotRefreshSeconds == 3600 && full.readyTimeoutSeconds == 30)
         #expect(full.backend == "auto" && full.accelerator == "auto" && full.reportsDirectory == "reports")
-        #expect(quick.scaleLevels == [1, 2, 5] && full.scaleLevels == [1, 2, 5, 10, 20] && quick.exhaustionVMs == 20 && full.exhaustionVMs == 100)
+        #expect(quick.scaleLevels == [1, 2, 5] && full.scaleLevels == [1, 2, 5, 10, 20] && quick.exhaustionVMs == 80 && full.exhaustionVMs == 250)
+        #expect(quick.exhaustionCgroupMB == 1024 && full.exhaustionCgroupMB == 3072)
         #expect(full.testSpawnDelayMs == 0 && !full.requireVM)
         #expect(quick.scaleWindowSeconds == 10 && full.scaleWindowSeconds == 60)
     }
@@ -22,7 +23,7 @@ import Testing
     /// Phase sizes never depend on whether ITERATIONS happens to be set.
     @Test func phaseSizesAreExplicit() throws {
         let s = try Settings.load(environment: ["ITERATIONS": "5"], mode: .quick)
-        #expect(s.iterations == 5 && s.exhaustionVMs == 20 && s.soakCycles == 10)
+        #expect(s.iterations == 5 && s.exhaustionVMs == 80 && s.soakCycles == 10)
         #expect(try Settings.load(environment: ["LUMINAGUARD_EXHAUSTION_VMS": "7"], mode: .quick).exhaustionVMs == 7)
     }
 

@@ -47,6 +47,12 @@ extension `Report generator` {
         #expect(baseline.first { $0.series == "throughput_ops_per_min" }?.op == .atLeast)
         #expect(Set(c.criteria(for: .scale).map(\.key)) == ["concurrency/tool_latency_ms", "concurrency/memory_mb", "concurrency/throughput_ops_per_min", "concurrency/call_errors"])
         #expect(c.criteria(for: .exhaustion).contains { $0.key == "vms/refused_beyond_capacity" && $0.stat == .last && $0.limit == .value(1) })
+        #expect(c.criteria(for: .exhaustion).contains { $0.key == "vms/oom_kills" && $0.op == .equal && $0.limit == .value(0) })
+        #expect(c.criteria(for: .exhaustion).contains { $0.key == "vms/lost_vms" && $0.op == .equal && $0.limit == .value(0) })
+        #expect(c.criteria(for: .exhaustion).contains { $0.key == "vms/refusals" && $0.op == .greaterThan && $0.limit == .value(0) })
+        #expect(c.criteria(for: .exhaustion).contains {
+            $0.key == "vms/tool_latency_ms" && $0.limit == .relative(series: "vms/first_step_ping_ms", stat: .median, factor: 10)
+        })
         #expect(c.criteria(for: .chaos).contains { $0.key == "vm_kill/failure_detection_ms" && $0.stat == .max && $0.op == .atMost && $0.limit == .value(2000) })
         #expect(c.criteria(for: .chaos).contains { $0.key == "partition/partition_heal_ms" && $0.limit == .value(10000) })
         #expect(c.criteria(for: .recovery).contains {

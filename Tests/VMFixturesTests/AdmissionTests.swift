@@ -88,7 +88,7 @@ import Glibc
     @Test func `the cgroup's limit minus usage counts when it is smaller than MemAvailable`() throws {
         let a = Self.admission(availableMB: 20_000, cgroup: (4096, 3686))
         #expect { try a.admit(.qemu, memoryMB: 128) } throws: {
-            "\($0)".hasSuffix("and only 410 MB are available with 512 MB kept in reserve (MemAvailable 20000 MB; cgroup limit 4096 MB, usage 3686 MB)")
+            "\($0)".hasSuffix("and only 410 MB are available with 512 MB kept in reserve (MemAvailable 20000 MB; memory cgroup limit 4096 MB, usage 3686 MB)")
         }
     }
 
@@ -176,8 +176,17 @@ import Glibc
         let a = Admission(policy: AdmissionPolicy(maxVMs: 64, reserveMB: 512), registry: SandboxRegistry(),
                           headroom: { h }, pssMB: { _ in nil })
         #expect { try a.admit(.qemu, memoryMB: 128) } throws: {
-            "\($0)".hasSuffix("and only 410 MB are available with 512 MB kept in reserve (MemAvailable 20480 MB; cgroup limit 4096 MB, usage 3686 MB)")
+            "\($0)".hasSuffix("and only 410 MB are available with 512 MB kept in reserve (MemAvailable 20480 MB; memory cgroup \(root)/lg/test limit 4096 MB, usage 3686 MB)")
         }
+    }
+
+    @Test func `a named group (where the VMMs are) is read, not the process's own`() throws {
+        let (dir, proc, root) = try Self.fake(cgroupLine: "8:pids:/", limit: "\(1024 << 20)", usage: 900 << 20)
+        defer { dir.remove() }
+        #expect(MemoryHeadroom.read(proc: proc, cgroupMemoryRoot: root).cgroupLimitMB == nil)
+        let h = MemoryHeadroom.read(proc: proc, memoryCgroup: root + "/lg/test")
+        #expect(h.cgroupLimitMB == 1024 && h.availableMB == 124 && h.cgroupPath == root + "/lg/test")
+        #expect(MemoryHeadroom.read(proc: proc, memoryCgroup: nil) == MemoryHeadroom(memAvailableMB: 20480))
     }
 
     @Test func `cgroup v1's "no limit" value and a missing memory controller leave MemAvailable alone`() throws {

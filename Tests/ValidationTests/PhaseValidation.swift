@@ -45,15 +45,27 @@ struct `Exhaustion: 100+ sandboxes and admission control [tag:exhaustion]` {
         #expect(try #require(file["tool_latency_ms"]).count == 120)
     }
 
-    @Test func `VMs up to what memory allows, and a clear refusal beyond`() async throws {
+    @Test func `real VMs ramped in a memory cgroup until admission refuses: no OOM kill, none lost, the running ones answer`() async throws {
+        let s = try Fixture.settings()
         let file = try await Fixture.runOne("exhaustion.vms")
+        #expect(file.labels.backend == "qemu", "real VMs")
+        let admitted = try Fixture.count(file, "admitted")
+        #expect(admitted > 0 && admitted <= s.exhaustionVMs, "\(file.notes)")
+        #expect(try Fixture.count(file, "refusals") > 0, "admission never refused: \(file.notes)")
+        #expect(try Fixture.count(file, "refused_by_memory") > 0, "the memory cgroup's limit was never the one hit: \(file.notes)")
         #expect(try Fixture.count(file, "refused_beyond_capacity") == 1, "\(file.notes)")
+        #expect(try Fixture.count(file, "oom_kills") == 0, "the kernel's OOM killer acted in the cgroup: \(file.notes)")
+        #expect(try Fixture.count(file, "lost_vms") == 0, "\(file.notes)")
         #expect(try Fixture.count(file, "spawn_errors") == 0, "\(file.notes)")
-        #expect(try Fixture.count(file, "call_errors") == 0, "\(file.notes)")
-        let n = try #require(file["spawn_time_ms"]).count
-        let wanted = try Fixture.settings().exhaustionVMs
-        #expect(n > 0 && n <= wanted)
-        #expect(try #require(file["tool_latency_ms"]).count == n)
+        #expect(try Fixture.count(file, "call_errors") == 0, "a running VM did not answer: \(file.notes)")
+        #expect(try #require(file["tool_latency_ms"]).count == admitted, "every running VM answered at capacity")
+        #expect(try #require(file["memory_mb"]).count == admitted)
+        let limit = try #require(file["cgroup_limit_mb"]).median
+        #expect(limit == Double(s.exhaustionCgroupMB))
+        #expect(try #require(file["cgroup_peak_mb"]).median <= limit)
+        #expect(try #require(file["ramp_vms_running"]).max == Double(admitted))
+        #expect(file.notes.contains { $0.contains("refusing to start a sandbox:") && $0.contains("memory cgroup") })
+        #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/lgperf-exh-\(getpid())"), "the cgroup was not removed")
     }
 }
 

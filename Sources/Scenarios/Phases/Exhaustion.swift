@@ -37,72 +37,8 @@ enum ExhaustionBenchmarks {
 
     static let vms = Benchmark(
         id: "exhaustion.vms", phase: .exhaustion, tags: ["exhaustion"],
-        times: "the spawn path's admission control (VMFixtures `Admission`: LUMINAGUARD_MAX_VMS, lowered to the wanted count for this run, and LUMINAGUARD_MEMORY_RESERVE_MB against MemAvailable or the memory cgroup): VMs spawned 4 at a time (each spawn request -> ready), one at a time after a first refusal, until min(wanted, what admission allows) run; then one more spawn, which must be refused at once with a clear error; then all admitted VMs pinged at once",
-        parameters: { "LUMINAGUARD_EXHAUSTION_VMS=\($0.exhaustionVMs), LUMINAGUARD_MAX_VMS=\($0.maxVMs), LUMINAGUARD_MEMORY_RESERVE_MB=\($0.memoryReserveMB)" }) { ctx in
-        let load = ProcProbes.loadAverage1()
-        let wanted = ctx.settings.exhaustionVMs
-        let maxVMs = min(wanted, ctx.settings.maxVMs)
-        // The real admission control, with its count limit at the wanted
-        // number so that the limit is reached in this run.
-        let admission = Admission(policy: AdmissionPolicy(
-            maxVMs: maxVMs, reserveMB: ctx.settings.memoryReserveMB,
-            maxVMsSource: wanted < ctx.settings.maxVMs ? "LUMINAGUARD_EXHAUSTION_VMS" : "LUMINAGUARD_MAX_VMS"))
-        let options = SpawnOptions(admission: admission)
-        let before = SandboxRegistry.shared.count
-        let t0 = Monotonic.nanos()
-        let r = ramp(ctx.backend, wanted: wanted, options: options)
-        let wall = Measure.ms(since: t0)
-        defer { r.vms.forEach { $0.shutdown() } }
-        let n = r.vms.count
-        // One more: must be refused, quickly and clearly.
-        var refusal = ""
-        let tRefuse = Monotonic.nanos()
-        do {
-            let extra = try ctx.backend.spawn(options)
-            extra.shutdown()
-        } catch let e as AdmissionError {
-            refusal = e.description
-        } catch {
-            refusal = "not refused by admission but failed: \(error)"
-        }
-        let refusalMs = Measure.ms(since: tRefuse)
-        let refusedClearly = refusal.hasPrefix("refusing to start a sandbox:")
-        let calls = Concurrency.callAll(r.vms, .ping, [:])
-        let pss = r.vms.compactMap { try? ProcProbes.memory(of: $0.pid).pssMB }
-        let headroom = MemoryHeadroom.read()
-        var file = ctx.newFile(scope: "vms", phase: .exhaustion, iterations: n, warmup: 0, loadBefore: load,
-                               notes: ["\(n) sandboxes admitted of \(wanted) wanted (count limit \(maxVMs), memory reserve \(ctx.settings.memoryReserveMB) MB\(before > 0 ? ", \(before) other sandboxes of this process already running" : "")), spawned 4 at a time (then one at a time) in \(Int(wall)) ms, then all pinged at once.",
-                                       "Refused during the ramp by admission control: \(r.refusals.count)\(r.refusals.last.map { " (last: \($0))" } ?? "").",
-                                       "One more spawn beyond them (\(String(format: "%.1f", refusalMs)) ms): \(refusal.isEmpty ? "NONE (admitted)" : refusal)",
-                                       "Memory available after: \(Int(headroom.availableMB ?? 0)) MB\(headroom.cgroupLimitMB.map { " (cgroup limit \(Int($0)) MB)" } ?? "")."])
-        file.add("spawn_time_ms", try MetricSeries(metric: .spawn, unit: "ms", description: "spawn to ready, \(n) VMs, 4 at a time", series: .init(samples: r.spawnMs), judged: true))
-        file.add("memory_mb", try MetricSeries(metric: .memory, unit: "MB", description: "PSS per VM with \(r.vms.count) running", series: .init(samples: pss), judged: true))
-        file.add("tool_latency_ms", try MetricSeries(metric: .latency, unit: "ms", description: "ping with \(r.vms.count) VMs answering at once", series: .init(samples: calls.ms), judged: true))
-        file.add("spawn_errors", try Measure.count(r.failures.count - r.refusals.count, .spawn, "VMs admitted that failed to start (refusals by admission control are not errors)"))
-        file.add("call_errors", try Measure.count(calls.failures.count, .latency, "pings that failed"))
-        file.add("refused_beyond_capacity", try Measure.count(refusedClearly ? 1 : 0, .spawn, "1 when a spawn beyond what admission allows was refused at once with a clear error"))
-        return [file]
-    }
-
-    /// Spawns up to `wanted` sandboxes, 4 at a time; after a refusal (which
-    /// may be due to memory promised to the batch's other spawns, larger than
-    /// what they turn out to use) one at a time, until a spawn is refused with
-    /// nothing else starting: that is what admission allows.
-    static func ramp(_ backend: any VMBackend, wanted: Int, options: SpawnOptions) -> Concurrency.Result {
-        var out = Concurrency.Result(vms: [], spawnMs: [], failures: [], refusals: [], wallMs: 0)
-        var parallel = 4
-        var attempts = 0
-        while out.vms.count < wanted, attempts < 2 * wanted + 4 {
-            let batch = min(parallel, wanted - out.vms.count)
-            attempts += batch
-            let r = Concurrency.spawn(backend: backend, count: batch, parallel: batch, options: options)
-            out.vms += r.vms; out.spawnMs += r.spawnMs; out.failures += r.failures; out.refusals += r.refusals
-            out.wallMs += r.wallMs
-            if !r.refusals.isEmpty {
-                if parallel == 1 { break }
-                parallel = 1
-            }
-        }
-        return out
+        times: "real VMs (QEMU, guest -m \(VMExhaustion.guestMB), templated restore) whose VMMs join a cgroup v1 memory group the harness makes (LUMINAGUARD_EXHAUSTION_CGROUP_MB), restored 4 at a time (each restore request -> ready) through the spawn path's admission control (reading that group's limit and usage, LUMINAGUARD_MEMORY_RESERVE_MB kept free, LUMINAGUARD_EXHAUSTION_VMS as its count limit) until it refuses; then more spawns asked for, each refused at once (request -> refusal); after every step every running VM pinged (ping latency as the count rises); at the end PSS per VM, the group's peak usage and oom_kill, VMs that died",
+        parameters: VMExhaustion.parameters) { ctx in
+        try VMExhaustion.run(ctx)
     }
 }
