@@ -192,12 +192,23 @@ public final class SandboxToolServer: Sendable {
         } catch {
             // Closed, failed or out of step: the channel cannot be trusted
             // for another request.
-            let state = sandbox.isRunning ? "the sandbox is still running but its agent channel is unusable"
-                                          : "the sandbox has stopped"
+            let state = Self.stillRunning(sandbox) ? "the sandbox is still running but its agent channel is unusable"
+                                                   : "the sandbox has stopped"
             let reason = "\(error); \(state)"
             broken.withLock { $0 = $0 ?? reason }
             return Self.errorResult("\(tool.rawValue): \(reason)")
         }
+    }
+
+    /// A killed VMM's sockets close a moment before the process can be
+    /// reaped, so a closed channel gets that moment (up to 0.5 s) before the
+    /// sandbox is called "still running".
+    static func stillRunning(_ sandbox: any SandboxVM) -> Bool {
+        for _ in 0..<50 {
+            if !sandbox.isRunning { return false }
+            usleep(10_000)
+        }
+        return true
     }
 
     /// The agent's result as MCP content: read_file gives the file's text,
