@@ -67,7 +67,7 @@ import Glibc
             #expect(!r.isError, "\(r.text)")
             let j = try JSON.parse(r.text)
             #expect(j["exit_code"]?.int == 3)
-            #expect(j["stdout"]?.string == "hi\n\(f.workspace)\n")
+            #expect(j["stdout"]?.string == "hi\n\(f.guestWorkspace)\n")
             #expect(j["stderr"]?.string == "oops\n")
             #expect(j["timed_out"]?.bool == false)
         }
