@@ -70,15 +70,7 @@ public enum ProcessJail {
                     "--unshare-all", "--die-with-parent", "--new-session", "--uid", u, "--gid", u,
                     "--hostname", "sandbox", "--clearenv",
                     "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/workspace", "--setenv", "LANG", "C.UTF-8",
-                    "--ro-bind", "/usr", "/usr"]
-        // Merged /usr (Debian 12): /bin, /lib... are links into /usr.
-        for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
-            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/" + top) {
-                jail += ["--symlink", target, "/" + top]
-            } else if FileManager.default.fileExists(atPath: "/" + top) {
-                jail += ["--ro-bind", "/" + top, "/" + top]
-            }
-        }
+                   ] + systemView()
         for dir in libraryDirectories(of: agent) { jail += ["--ro-bind", dir, dir] }
         jail += ["--ro-bind", agent, "/agent/lg-guest-agent",
                  "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
@@ -86,6 +78,20 @@ public enum ProcessJail {
                  "--", "/agent/lg-guest-agent", "--stdio", "--mode", "process", "--workspace", "/workspace",
                  "--command-cpu-seconds", String(limits.commandCPUSeconds)]
         return ["/bin/sh", "-c", join + "; exec \"$@\"", "sh"] + jail
+    }
+
+    /// A read-only /usr and the top-level directories that lead into it.
+    static func systemView() -> [String] {
+        var out = ["--ro-bind", "/usr", "/usr"]
+        // Merged /usr (Debian 12): /bin, /lib... are links into /usr.
+        for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/" + top) {
+                out += ["--symlink", target, "/" + top]
+            } else if FileManager.default.fileExists(atPath: "/" + top) {
+                out += ["--ro-bind", "/" + top, "/" + top]
+            }
+        }
+        return out
     }
 
     /// Directories outside /usr holding the shared libraries `binary` needs

@@ -90,7 +90,17 @@ struct MCPServerCommand: AsyncParsableCommand {
     /// to agents: a backend that does not contain (an unconfined process) is
     /// refused, never fallen back to.
     static func containingBackend(_ name: BackendName?) throws -> any VMBackend {
-        let chosen = try makeBackend(name)
+        var chosen = try makeBackend(name)
+        // QEMU serves agents jailed wherever the jail can be built.
+        if var q = chosen as? QEMUBackend {
+            if let why = QEMUJail.unavailableReason() {
+                log("note: QEMU runs unjailed (as this user, no seccomp filter): \(why)")
+            } else {
+                q.jail = QEMUJail()
+                chosen = q
+                log("QEMU jailed: uid \(ProcessJail.uid), bubblewrap, seccomp (-sandbox), own cgroup")
+            }
+        }
         guard chosen.contains else {
             throw VMError("the \(chosen.kind.rawValue) backend chosen does not contain its sandbox (LUMINAGUARD_BACKEND=process-unconfined): commands would run on this host",
                           fix: "unset LUMINAGUARD_BACKEND, and install QEMU (apt-get install -y qemu-system-x86) or bubblewrap (apt-get install -y bubblewrap)")

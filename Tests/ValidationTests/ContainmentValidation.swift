@@ -32,7 +32,8 @@ struct `Containment: escape attempts through MCP [tag:containment]` {
         for o in try await Self.runAll(backend) { #expect(o.breaches.isEmpty, "\(o)") }
     }
 
-    @Test func `the QEMU backend contains every escape`() async throws {
+    /// QEMU jailed, as `lgperf mcp-server` serves it.
+    @Test func `the QEMU backend (jailed) contains every escape`() async throws {
         let s = try Fixture.settings()
         guard ChildProcess.which("qemu-system-x86_64") != nil else {
             #expect(!s.requireVM, "LUMINAGUARD_REQUIRE_VM=1 but QEMU is not installed")
@@ -40,6 +41,7 @@ struct `Containment: escape attempts through MCP [tag:containment]` {
         }
         var backend = try BackendChoice.qemu()
         backend.runDirectory = Fixture.runDirectory
+        if QEMUJail.unavailableReason() == nil { backend.jail = QEMUJail() }
         for o in try await Self.runAll(backend) { #expect(o.breaches.isEmpty, "\(o)") }
         Fixture.expectNoVMLeft()
     }
@@ -58,6 +60,27 @@ struct `Containment: escape attempts through MCP [tag:containment]` {
             let o = try await runner.run(c)
             print("containment [process-unconfined]: \(o)")
             #expect(!o.breaches.isEmpty, "the suite did not catch an unconfined process: \(o)")
+        }
+    }
+}
+}
+
+extension Validation {
+@Suite(.tags(.production, .spawn, .latency))
+struct `QEMU jail: what it costs [tag:production] [tag:spawn] [tag:latency]` {
+    @Test func `jailed and unjailed QEMU interleaved: the jail takes, and its cost is a ratio of one run`() async throws {
+        let file = try await Fixture.runOne("production.qemu_jail")
+        #expect(file.labels.backend == "qemu")
+        #expect(try Fixture.count(file, "jail_not_applied") == 0, "\(file.notes)")
+        let pairs = try #require(file["cold_spawn_jailed_ms"]).count
+        let unjailed = try #require(file["cold_spawn_unjailed_ms"]).count
+        #expect(pairs >= 1 && unjailed == pairs)
+        #expect(try #require(file["tool_call_jailed_ms"]).count == pairs * 20)
+        for name in ["cold_spawn_jail_ratio", "tool_call_jail_ratio"] {
+            let r = try #require(file[name]).median
+            // Seccomp, a chroot and a cgroup cost next to nothing per call;
+            // 2x would mean the jail itself is in the way.
+            #expect(r > 0 && r < 2, "\(name) = \(r): \(file.notes)")
         }
     }
 }
