@@ -21,7 +21,7 @@ struct MCPServerCommand: AsyncParsableCommand {
         case qemu, process
     }
 
-    @Option(help: "Sandbox backend: \(BackendName.allCases.map(\.rawValue).joined(separator: " or ")). Default: the best one available here.")
+    @Option(help: "Sandbox backend: \(BackendName.allCases.map(\.rawValue).joined(separator: " or ")) (process: jailed with bubblewrap). Default: the best one available here that contains its sandbox.")
     var backend: BackendName?
 
     @Option(help: "Seconds one tool call may take before it fails (execute_command: its timeout_ms plus 5 s, if longer).")
