@@ -69,8 +69,8 @@ public enum ProcessJail {
         var jail = [setpriv, "--reuid", u, "--regid", u, "--clear-groups", "--pdeathsig", "KILL", "--", bwrap,
                     "--unshare-all", "--die-with-parent", "--new-session", "--uid", u, "--gid", u,
                     "--hostname", "sandbox", "--clearenv",
-                    "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/workspace", "--setenv", "LANG", "C.UTF-8",
-                   ] + systemView()
+                    "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/workspace", "--setenv", "LANG", "C.UTF-8"]
+        jail += systemView()
         for dir in libraryDirectories(of: agent) { jail += ["--ro-bind", dir, dir] }
         jail += ["--ro-bind", agent, "/agent/lg-guest-agent",
                  "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
