@@ -51,6 +51,7 @@ public enum BackendChoice {
 
     public static func qemu(buildImage: Bool = true) throws -> QEMUBackend {
         OrphanReaper.reap(log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+        if SandboxCgroup.available { JailReaper.reap() }
         guard ChildProcess.which("qemu-system-x86_64") != nil else {
             throw VMError("qemu-system-x86_64 is not installed", fix: "apt-get install -y qemu-system-x86   (or scripts/install-deps.sh as root)")
         }

@@ -30,7 +30,10 @@ public struct ProcessBackend: VMBackend {
     ///   missing: the error says what to install.
     public init(agentPath: String? = nil, runDirectory: String? = nil, confinement: ProcessConfinement = .jailed,
                 limits: JailLimits = JailLimits()) throws {
-        if confinement == .jailed, let why = ProcessJail.unavailableReason() { throw why }
+        if confinement == .jailed {
+            if let why = ProcessJail.unavailableReason() { throw why }
+            JailReaper.reap()
+        }
         self.agentPath = try agentPath ?? AgentBinary.locate()
         self.runDirectory = runDirectory
         self.confinement = confinement

@@ -153,7 +153,7 @@ public struct QEMUBackend: VMBackend {
             if let why = QEMUJail.unavailableReason() { throw fail(why.description) }
             do {
                 cgroup = try SandboxCgroup(name: (dir.path as NSString).lastPathComponent, memoryMB: options.memoryMB + jail.overheadMB,
-                                           pids: jail.pids, cpuCores: 1)
+                                           pids: jail.pids, cpuCores: nil)
             } catch { throw fail("\(error)") }
             cgroupToRemove = cgroup
             // QEMU runs as the jail's user: its directory and sockets are its.

@@ -9,7 +9,8 @@ import Glibc
 /// view of /usr and its run directory only (bubblewrap; the kernel and
 /// initramfs come in as open descriptors), its own pid, ipc, uts, mount and
 /// (without a guest network) network namespaces, and its own cgroup with
-/// memory and pids limits. Cold spawns only: a restore reads its state
+/// memory and pids limits (no CPU quota: a throttled QEMU would slow the
+/// guest it emulates, and its one vCPU already bounds it). Cold spawns only: a restore reads its state
 /// through `exec:` migration, which the filter forbids.
 public struct QEMUJail: Sendable, Equatable {
     /// Memory QEMU may use beyond guest RAM (its code, TCG's translation cache).

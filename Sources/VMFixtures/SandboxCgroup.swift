@@ -22,7 +22,8 @@ final class SandboxCgroup: @unchecked Sendable {
     private var cleanupToken: Int?
     private let lock = NSLock()
 
-    init(name: String, memoryMB: Int, pids: Int, cpuCores: Double) throws {
+    /// - Parameter cpuCores: the CPU quota in cores; nil: no quota.
+    init(name: String, memoryMB: Int, pids: Int, cpuCores: Double?) throws {
         self.name = name
         for c in Self.controllers {
             let dir = "\(Self.root)/\(c)/\(Self.parent)/\(name)"
@@ -41,7 +42,7 @@ final class SandboxCgroup: @unchecked Sendable {
             try? Self.write(bytes, to: "memory/\(Self.parent)/\(name)/memory.memsw.limit_in_bytes")
             try Self.write(String(pids), to: "pids/\(Self.parent)/\(name)/pids.max")
             try Self.write(String(period), to: "cpu/\(Self.parent)/\(name)/cpu.cfs_period_us")
-            try Self.write(String(Int(cpuCores * Double(period))), to: "cpu/\(Self.parent)/\(name)/cpu.cfs_quota_us")
+            try Self.write(cpuCores.map { String(Int($0 * Double(period))) } ?? "-1", to: "cpu/\(Self.parent)/\(name)/cpu.cfs_quota_us")
         } catch {
             Self.removeGroups(name)
             throw error
