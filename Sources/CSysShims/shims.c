@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #if __has_include(<linux/openat2.h>)
@@ -44,4 +45,9 @@ int lg_spawn_addclosefrom(void *actions, int from) {
     (void)actions; (void)from;
     return ENOSYS;
 #endif
+}
+
+int lg_limit_cpu_seconds(pid_t pid, long seconds) {
+    struct rlimit r = { (rlim_t)seconds, (rlim_t)seconds };
+    return prlimit(pid, RLIMIT_CPU, &r, NULL) == 0 ? 0 : errno;
 }

@@ -12,8 +12,11 @@ struct Tools {
     let root: String
     /// The workspace directory, for opens confined by the kernel.
     let rootFD: Int32
+    /// CPU seconds each command (and each process it starts) may use.
+    let commandCPUSeconds: Int?
 
-    init(workspace: String) {
+    init(workspace: String, commandCPUSeconds: Int? = nil) {
+        self.commandCPUSeconds = commandCPUSeconds
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         root = realpath(workspace, &buf) != nil ? string(fromCString: buf) : workspace
         rootFD = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -251,6 +254,9 @@ struct Tools {
             close(outPipe[0]); close(errPipe[0])
             throw ToolError("cannot start the command: \(String(cString: strerror(rc)))")
         }
+        // posix_spawn cannot set a limit in the child; set it at once, before
+        // the shell has run more than its start-up.
+        if let cpu = commandCPUSeconds { _ = lg_limit_cpu_seconds(pid, cpu) }
         let start = Monotonic.nanos()
         let deadline = start + UInt64(timeoutMs) * 1_000_000
         var out: [UInt8] = [], err: [UInt8] = []

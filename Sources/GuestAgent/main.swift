@@ -16,6 +16,8 @@ struct Options {
     var mode = "process"
     var isolate = false
     var initUptimeMs: Double?
+    /// RLIMIT_CPU given to each command (a jailed process sandbox's limit).
+    var commandCPUSeconds: Int?
 }
 
 func parseOptions() -> Options {
@@ -28,9 +30,10 @@ func parseOptions() -> Options {
         case "--workspace": if let w = args.next() { o.workspace = w }
         case "--mode": if let m = args.next() { o.mode = m }
         case "--isolate": o.isolate = true
+        case "--command-cpu-seconds": o.commandCPUSeconds = args.next().flatMap(Int.init)
         case "--init-uptime": o.initUptimeMs = args.next().flatMap(Double.init).map { $0 * 1000 }
         case "--help":
-            print("usage: lg-guest-agent [--device PATH | --stdio] [--workspace DIR] [--mode vm|process] [--isolate]")
+            print("usage: lg-guest-agent [--device PATH | --stdio] [--workspace DIR] [--mode vm|process] [--isolate] [--command-cpu-seconds N]")
             exit(0)
         default:
             logError("unknown option \(a)")
@@ -89,7 +92,7 @@ let isolation = options.isolate ? isolateSelf() : []
 mkdir(options.workspace, 0o755)
 // Commands run by execute_command start in the workspace.
 _ = chdir(options.workspace)
-let tools = Tools(workspace: options.workspace)
+let tools = Tools(workspace: options.workspace, commandCPUSeconds: options.commandCPUSeconds)
 let channel = LineChannel(readFD: readFD, writeFD: writeFD, ownsFDs: false)
 
 do {

@@ -83,7 +83,7 @@ public struct Settings: Sendable, Equatable {
     public static let variables: [Variable] = [
         .init(name: "ITERATIONS", accepts: "1-100000", defaultText: "100 (quick: 10)", meaning: "measured runs per benchmark"),
         .init(name: "WARMUP", accepts: "0-1000", defaultText: "3 (quick: 1)", meaning: "warm-up runs, discarded from statistics (kept in the file)"),
-        .init(name: "LUMINAGUARD_BACKEND", accepts: "auto, qemu, firecracker, process", defaultText: "auto", meaning: "the sandbox backend (auto: Firecracker, else QEMU, else process)"),
+        .init(name: "LUMINAGUARD_BACKEND", accepts: "auto, qemu, firecracker, process, process-unconfined", defaultText: "auto", meaning: "the sandbox backend (auto: Firecracker, else QEMU, else the process backend jailed with bubblewrap; never an unconfined one). process-unconfined: a plain host process, for benchmarking only (loudly labelled; lgperf mcp-server refuses it)"),
         .init(name: "LUMINAGUARD_ACCEL", accepts: "auto, kvm, tcg", defaultText: "auto", meaning: "QEMU's accelerator; kvm fails clearly where KVM cannot run a guest"),
         .init(name: "LUMINAGUARD_READY_TIMEOUT_SECS", accepts: "0.1-600", defaultText: "30", meaning: "time allowed from spawn request to agent-ready"),
         .init(name: "LUMINAGUARD_POOL_SIZE", accepts: "1-20", defaultText: "5", meaning: "snapshot pool size"),
@@ -168,7 +168,7 @@ public struct Settings: Sendable, Equatable {
             mode: mode,
             iterations: int("ITERATIONS", quick ? 10 : 100, 1...100_000),
             warmup: int("WARMUP", quick ? 1 : 3, 0...1000),
-            backend: choice("LUMINAGUARD_BACKEND", "auto", ["auto", "qemu", "firecracker", "process"]),
+            backend: choice("LUMINAGUARD_BACKEND", "auto", ["auto", "qemu", "firecracker", "process", "process-unconfined"]),
             accelerator: choice("LUMINAGUARD_ACCEL", "auto", ["auto", "kvm", "tcg"]),
             readyTimeoutSeconds: seconds("LUMINAGUARD_READY_TIMEOUT_SECS", 30, 0.1...600),
             poolSize: int("LUMINAGUARD_POOL_SIZE", 5, 1...20),

@@ -122,7 +122,7 @@ public struct WrittenMetrics: Sendable {
 /// Every benchmark of the guide's six phases, in run order.
 public enum BenchmarkCatalogue {
     public static let all: [Benchmark] = BaselineBenchmarks.all + ScaleBenchmarks.all + ExhaustionBenchmarks.all
-        + ChaosBenchmarks.all + RecoveryBenchmarks.all + ProductionBenchmarks.all
+        + ChaosBenchmarks.all + RecoveryBenchmarks.all + ProductionBenchmarks.all + [QEMUJailBenchmarks.cost]
 
     public static func benchmark(_ id: String) throws -> Benchmark {
         guard let b = all.first(where: { $0.id == id }) else {

@@ -50,6 +50,13 @@ public protocol SandboxVM: AnyObject, Sendable {
     func shutdown()
     /// Kills the VM abruptly (SIGKILL), as a crash would.
     func kill()
+    /// The sandbox's workspace as a host path, where the host can reach it
+    /// (process backends); nil for a VM.
+    var hostWorkspace: String? { get }
+}
+
+extension SandboxVM {
+    public var hostWorkspace: String? { nil }
 }
 
 public struct SpawnOptions: Sendable {
@@ -99,4 +106,11 @@ public protocol VMBackend: Sendable {
     /// passes admission control (`options.admissionControl`), which refuses at
     /// once with an ``AdmissionError`` beyond its limits.
     func spawn(_ options: SpawnOptions) throws -> any SandboxVM
+    /// Whether what runs in its sandboxes is confined (a VM, or a jailed
+    /// process). Serving tools to agents needs it (`lgperf mcp-server`).
+    var contains: Bool { get }
+}
+
+extension VMBackend {
+    public var contains: Bool { true }
 }

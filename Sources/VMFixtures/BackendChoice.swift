@@ -12,32 +12,46 @@ public struct BackendAvailability: Sendable {
 }
 
 public enum BackendChoice {
-    /// LUMINAGUARD_BACKEND (qemu|firecracker|process|auto) or the best usable
-    /// backend: Firecracker, then QEMU, then (loudly) the process backend.
-    /// `buildImage` lets the QEMU backend build a missing guest image.
+    /// LUMINAGUARD_BACKEND (qemu|firecracker|process|process-unconfined|auto)
+    /// or the best usable backend that contains: Firecracker, then QEMU,
+    /// then the process backend jailed with bubblewrap. `auto` never picks
+    /// an unconfined process: with no VMM and no bubblewrap it fails, saying
+    /// what to install. `buildImage` lets the QEMU backend build a missing
+    /// guest image.
     public static func resolve(_ name: String? = Settings.shared.backend,
                                buildImage: Bool = true, log: (String) -> Void = { _ in }) throws -> any VMBackend {
         switch name?.lowercased() {
         case "qemu": return try qemu(buildImage: buildImage)
         case "firecracker": return try FirecrackerBackend.fromEnvironment()
         case "process": return try ProcessBackend()
+        case "process-unconfined":
+            log(unconfinedWarning)
+            return try ProcessBackend(confinement: .unconfined)
         case nil, "", "auto":
             if FirecrackerBackend.availability().usable { return try FirecrackerBackend.fromEnvironment() }
             // Fall back only when there is no VMM at all: a broken image or a
             // forced accelerator that cannot work is an error to fix, not a
             // reason to measure something else.
             guard ChildProcess.which("qemu-system-x86_64") != nil else {
-                log("WARNING: no VMM is installed (qemu-system-x86_64 not found): falling back to the process backend, which starts no VM; its numbers are labelled 'process'. Install QEMU with: apt-get install -y qemu-system-x86")
+                if let why = ProcessJail.unavailableReason() {
+                    throw VMError("no backend here can contain a sandbox: qemu-system-x86_64 is not installed, and \(why.description.split(separator: "\n").first ?? "")",
+                                  fix: "apt-get install -y qemu-system-x86   (a VM per sandbox; preferred)   or   apt-get install -y bubblewrap   (a jailed process per sandbox)")
+                }
+                log("WARNING: no VMM is installed (qemu-system-x86_64 not found): using the process backend jailed with bubblewrap, which starts no VM; its numbers are labelled 'process'. Install QEMU with: apt-get install -y qemu-system-x86")
                 return try ProcessBackend()
             }
             return try qemu(buildImage: buildImage)
         case let other?:
-            throw VMError("unknown backend '\(other)': expected qemu, firecracker, process or auto")
+            throw VMError("unknown backend '\(other)': expected qemu, firecracker, process, process-unconfined or auto")
         }
     }
 
+    /// Said whenever an unconfined process backend is chosen.
+    public static let unconfinedWarning = "WARNING: UNCONFINED process backend (LUMINAGUARD_BACKEND=process-unconfined): commands run as this user on this host with its files, processes and network in reach. For benchmarking only; never serve tools to an agent with it."
+
     public static func qemu(buildImage: Bool = true) throws -> QEMUBackend {
         OrphanReaper.reap(log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+        if SandboxCgroup.available { JailReaper.reap() }
         guard ChildProcess.which("qemu-system-x86_64") != nil else {
             throw VMError("qemu-system-x86_64 is not installed", fix: "apt-get install -y qemu-system-x86   (or scripts/install-deps.sh as root)")
         }
@@ -66,9 +80,12 @@ public enum BackendChoice {
         }
         do {
             let p = try ProcessBackend()
-            out.append(BackendAvailability(kind: .process, usable: true, detail: "agent \(p.agentPath) (no VM: simulation mode)", fix: nil))
+            out.append(BackendAvailability(kind: .process, usable: true,
+                                           detail: "agent \(p.agentPath), jailed with bubblewrap (no VM: simulation mode)", fix: nil))
         } catch {
-            out.append(BackendAvailability(kind: .process, usable: false, detail: "\(error)", fix: "swift build --product lg-guest-agent"))
+            let jail = ProcessJail.unavailableReason()
+            out.append(BackendAvailability(kind: .process, usable: false, detail: "\(error)".split(separator: "\n").first.map(String.init) ?? "",
+                                           fix: jail != nil ? "apt-get install -y bubblewrap" : "swift build --product lg-guest-agent"))
         }
         return out
     }

@@ -6,21 +6,41 @@ import Glibc
 #endif
 
 /// The guide's "simulation mode", made of real processes: the guest agent runs
-/// as a local child (in fresh net/ipc/uts namespaces where allowed) and is
-/// ready when it has answered, exactly as in a VM. Its numbers are labelled
-/// `backend: process`, `accelerator: none`, and are never VM figures.
+/// as a local child and is ready when it has answered, exactly as in a VM.
+/// Its numbers are labelled `backend: process`, `accelerator: none`, and are
+/// never VM figures.
+///
+/// Jailed (the default) the agent runs under bubblewrap (``ProcessJail``):
+/// as an unprivileged user, in its own pid, net (only `lo`), ipc, uts, user
+/// and mount namespaces, seeing a read-only /usr, a private /tmp and /proc
+/// and its workspace (a size-limited tmpfs) at /workspace, inside its own
+/// cgroup (memory, pids, CPU). Unconfined it is a plain host process: for
+/// benchmarking only, never picked on its own.
 public struct ProcessBackend: VMBackend {
     public let kind = BackendKind.process
     public let accelerator = Accelerator.none
     public let agentPath: String
+    public let confinement: ProcessConfinement
+    public var limits: JailLimits
 
     /// Where each agent's workspace goes (default: LUMINAGUARD_RUN_DIR or /tmp).
     public var runDirectory: String?
 
-    public init(agentPath: String? = nil, runDirectory: String? = nil) throws {
+    /// - Throws: when jailed and bubblewrap (or root with cgroups) is
+    ///   missing: the error says what to install.
+    public init(agentPath: String? = nil, runDirectory: String? = nil, confinement: ProcessConfinement = .jailed,
+                limits: JailLimits = JailLimits()) throws {
+        if confinement == .jailed {
+            if let why = ProcessJail.unavailableReason() { throw why }
+            JailReaper.reap()
+        }
         self.agentPath = try agentPath ?? AgentBinary.locate()
         self.runDirectory = runDirectory
+        self.confinement = confinement
+        self.limits = limits
     }
+
+    public var contains: Bool { confinement == .jailed }
 
     public func spawn(_ options: SpawnOptions) throws -> any SandboxVM {
         try options.admissionControl.spawn(.process, memoryMB: options.memoryMB) { try start(options, ticket: $0) }
@@ -29,18 +49,44 @@ public struct ProcessBackend: VMBackend {
     private func start(_ options: SpawnOptions, ticket: AdmissionTicket) throws -> ChildSandbox {
         let t0 = Monotonic.nanos()
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
-        let workspace = try TempDirectory(prefix: "lg-proc", base: runDirectory)
+        let directory = try TempDirectory(prefix: "lg-proc", base: runDirectory)
+        var jail: JailResources?
+        let program: String, arguments: [String]
+        do {
+            switch confinement {
+            case .unconfined:
+                program = agentPath
+                arguments = ["--stdio", "--mode", "process", "--workspace", directory.path, "--isolate"]
+            case .jailed:
+                // The jail's user must pass through the directory to its workspace.
+                chmod(directory.path, 0o711)
+                let id = (directory.path as NSString).lastPathComponent
+                let cgroup = try SandboxCgroup(name: id, memoryMB: options.memoryMB, pids: limits.pids, cpuCores: limits.cpuCores)
+                let workspace: SizedWorkspace
+                do { workspace = try SizedWorkspace(path: directory.path + "/workspace", sizeMB: limits.workspaceMB, owner: ProcessJail.uid) } catch {
+                    cgroup.remove(); throw error
+                }
+                jail = JailResources(cgroup: cgroup, workspace: workspace)
+                let argv = try ProcessJail.command(agent: agentPath, hostWorkspace: workspace.path,
+                                                   cgroupProcFiles: cgroup.procsFiles, limits: limits)
+                program = argv[0]; arguments = Array(argv.dropFirst())
+            }
+        } catch {
+            jail?.release(); directory.remove()
+            throw error
+        }
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            jail?.release(); directory.remove()
             throw VMError("socketpair failed: \(String(cString: strerror(errno)))")
         }
         let child: ChildProcess
         do {
-            child = try ChildProcess(executable: agentPath,
-                                     arguments: ["--stdio", "--mode", "process", "--workspace", workspace.path, "--isolate"],
+            child = try ChildProcess(executable: program, arguments: arguments, environment: confinement == .jailed ? ["PATH": "/usr/bin:/bin"] : nil,
                                      fds: [0: pair[1], 1: pair[1]])
         } catch {
             close(pair[0]); close(pair[1])
+            jail?.release(); directory.remove()
             throw VMError("cannot start the guest agent \(agentPath): \(error)", fix: "swift build --product lg-guest-agent")
         }
         close(pair[1])
@@ -55,12 +101,26 @@ public struct ProcessBackend: VMBackend {
                                        requestToHelloNs: tHello - t0, guestKernelToInitMs: nil,
                                        guestKernelToAgentMs: nil, path: "cold")
             return ChildSandbox(backend: .process, accelerator: .none, child: child, session: session,
-                                directory: workspace, timings: timings, grace: 1, ticket: ticket)
+                                directory: directory, timings: timings, grace: 1, ticket: ticket, jail: jail,
+                                hostWorkspace: jail?.workspace.path ?? directory.path)
         } catch {
             child.killNow()
-            workspace.remove()
-            throw VMError("the guest agent (process backend) did not become ready: \(error)")
+            jail?.release()
+            directory.remove()
+            let hint = confinement == .jailed ? " (jailed with bubblewrap; exit status \(child.poll().map(ChildProcess.describe(status:)) ?? "running"))" : ""
+            throw VMError("the guest agent (process backend) did not become ready\(hint): \(error)")
         }
+    }
+}
+
+/// What a jailed process sandbox holds on the host besides its process.
+struct JailResources: Sendable {
+    let cgroup: SandboxCgroup
+    let workspace: SizedWorkspace
+    /// Kills what is left of the sandbox and frees its cgroup and workspace.
+    func release() {
+        cgroup.remove()
+        workspace.unmount()
     }
 }
 
@@ -78,11 +138,16 @@ final class ChildSandbox: SandboxVM, @unchecked Sendable {
     let grace: Double
     /// Its place among the sandboxes admission counts.
     let ticket: AdmissionTicket
+    /// A jailed process sandbox's cgroup and workspace.
+    let jail: JailResources?
+    let hostWorkspace: String?
 
     init(backend: BackendKind, accelerator: Accelerator, child: ChildProcess, session: AgentSession,
-         directory: TempDirectory, timings: SpawnTimings, grace: Double, ticket: AdmissionTicket) {
+         directory: TempDirectory, timings: SpawnTimings, grace: Double, ticket: AdmissionTicket,
+         jail: JailResources? = nil, hostWorkspace: String? = nil) {
         self.backend = backend; self.accelerator = accelerator; self.child = child; self.session = session
         self.directory = directory; self.timings = timings; self.grace = grace; self.ticket = ticket
+        self.jail = jail; self.hostWorkspace = hostWorkspace
         id = (directory.path as NSString).lastPathComponent
     }
 
@@ -92,12 +157,13 @@ final class ChildSandbox: SandboxVM, @unchecked Sendable {
     func shutdown() {
         if grace > 0 { child.terminate(grace: grace) } else { child.killNow() }
         session.channel.close()
+        jail?.release()
         directory.remove()
         ticket.release()
     }
 
     /// The process is gone: its place is given back at once.
-    func kill() { child.killNow(); ticket.release() }
+    func kill() { child.killNow(); jail?.cgroup.remove(); ticket.release() }
 
     deinit { shutdown() }
 }

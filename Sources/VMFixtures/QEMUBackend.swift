@@ -21,6 +21,9 @@ public struct QEMUBackend: VMBackend {
     /// platform floor, so it simulates a slower guest on an unchanged host:
     /// floor-relative budgets must then fail. 0 (the default) adds nothing.
     public var testSpawnDelayMs: Int = 0
+    /// Confine each cold-spawned QEMU (``QEMUJail``); nil: QEMU runs as the
+    /// harness's user with the host's filesystem in view.
+    public var jail: QEMUJail?
 
     public init(image: GuestImage, accelerator: Accelerator, qemuPath: String? = nil) throws {
         guard let q = qemuPath ?? ChildProcess.which("qemu-system-x86_64") else {
@@ -106,6 +109,7 @@ public struct QEMUBackend: VMBackend {
         let dir = try TempDirectory(prefix: "lgvm", base: runDirectory)
         var fdsToClose: [Int32] = []
         var child: ChildProcess?
+        var cgroupToRemove: SandboxCgroup?
         func fail(_ problem: String, stderr: [UInt8] = [], fix: String? = nil) -> VMError {
             var problem = problem
             // A VMM that just died may close its sockets a moment before it
@@ -114,6 +118,7 @@ public struct QEMUBackend: VMBackend {
                 problem = "QEMU exited (\(ChildProcess.describe(status: status))): " + problem
             }
             child?.killNow()
+            cgroupToRemove?.remove()
             for fd in fdsToClose { close(fd) }
             let console = (try? String(contentsOfFile: dir.path + "/console.log", encoding: .utf8)) ?? ""
             dir.remove()
@@ -139,17 +144,44 @@ public struct QEMUBackend: VMBackend {
         fdsToClose.append(errPipe[0])
         var echoPort: Int?
         var extra = extraArguments
+        var cgroup: SandboxCgroup?
+        if let jail {
+            guard extraArguments.isEmpty, options.ramFile == nil else {
+                throw fail("a jailed QEMU cannot restore a snapshot (exec: migration is forbidden by its seccomp filter and chroot)",
+                           fix: "restore with an unjailed QEMU backend")
+            }
+            if let why = QEMUJail.unavailableReason() { throw fail(why.description) }
+            do {
+                cgroup = try SandboxCgroup(name: (dir.path as NSString).lastPathComponent, memoryMB: options.memoryMB + jail.overheadMB,
+                                           pids: jail.pids, cpuCores: nil)
+            } catch { throw fail("\(error)") }
+            cgroupToRemove = cgroup
+            // QEMU runs as the jail's user: its directory and sockets are its.
+            for path in [dir.path, dir.path + "/agent.sock", dir.path + "/qmp.sock"] { chown(path, ProcessJail.uid, ProcessJail.uid) }
+        }
         if options.network {
             guard let port = LoopbackPort.free() else { throw fail("no free loopback port for the guest's network") }
             echoPort = port
             extra += Self.networkArguments(port: port)
         }
         do {
-            child = try ChildProcess(executable: qemuPath,
-                                     arguments: arguments(directory: dir.path, memoryMB: options.memoryMB, extra: extra, ramFile: options.ramFile),
-                                     fds: [1: errPipe[1], 2: errPipe[1]], cgroupProcs: options.memoryCgroup?.procsFile)
+            let qemuArguments = arguments(directory: dir.path, memoryMB: options.memoryMB, extra: extra, ramFile: options.ramFile)
+            if jail != nil, let cgroup {
+                let argv = try QEMUJail.command(qemu: qemuPath, arguments: qemuArguments, directory: dir.path, network: options.network,
+                                                kvm: accelerator == .kvm, cgroup: cgroup)
+                // The jail cannot see the image's directory: the files come in open.
+                let kernel = open(image.kernel, O_RDONLY | O_CLOEXEC), initrd = open(image.initramfs, O_RDONLY | O_CLOEXEC)
+                defer { if kernel >= 0 { close(kernel) }; if initrd >= 0 { close(initrd) } }
+                guard kernel >= 0, initrd >= 0 else { throw VMError("cannot open the guest image: \(String(cString: strerror(errno)))") }
+                child = try ChildProcess(executable: argv[0], arguments: Array(argv.dropFirst()),
+                                         fds: [1: errPipe[1], 2: errPipe[1], QEMUJail.kernelFD: kernel, QEMUJail.initrdFD: initrd])
+            } else {
+                child = try ChildProcess(executable: qemuPath, arguments: qemuArguments, fds: [1: errPipe[1], 2: errPipe[1]],
+                                         cgroupProcs: options.memoryCgroup?.procsFile)
+            }
         } catch {
             close(errPipe[1])
+            cgroup?.remove()
             throw fail("cannot start QEMU: \(error)")
         }
         close(errPipe[1])
@@ -220,7 +252,7 @@ public struct QEMUBackend: VMBackend {
                                    guestKernelToInitMs: restoredHello == nil ? session.hello.uptimeAtStartMs : nil,
                                    guestKernelToAgentMs: restoredHello == nil ? session.hello.agentUptimeMs : nil, path: path)
         let vm = QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
-                             accelerator: accelerator, timings: timings, ticket: ticket)
+                             accelerator: accelerator, timings: timings, ticket: ticket, cgroup: cgroup)
         vm.echoPort = echoPort
         return vm
     }
@@ -242,11 +274,14 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
     private let ticket: AdmissionTicket
     private let lock = NSLock()
     private var ended = false
+    /// A jailed QEMU's cgroup.
+    private let cgroup: SandboxCgroup?
 
     init(child: ChildProcess, session: AgentSession, qmp: QMPClient?, directory: TempDirectory, stderrFD: Int32,
-         accelerator: Accelerator, timings: SpawnTimings, ticket: AdmissionTicket) {
+         accelerator: Accelerator, timings: SpawnTimings, ticket: AdmissionTicket, cgroup: SandboxCgroup? = nil) {
         self.child = child; self.session = session; self.qmp = qmp; self.directory = directory
         self.stderrFD = stderrFD; self.accelerator = accelerator; self.timings = timings; self.ticket = ticket
+        self.cgroup = cgroup
         id = (directory.path as NSString).lastPathComponent
     }
 
@@ -262,12 +297,13 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
         session.channel.close()
         qmp?.close()
         close(stderrFD)
+        cgroup?.remove()
         directory.remove()
         ticket.release()
     }
 
     /// The VMM is gone: its place is given back at once.
-    public func kill() { child.killNow(); ticket.release() }
+    public func kill() { child.killNow(); cgroup?.remove(); ticket.release() }
 
     deinit { shutdown() }
 }

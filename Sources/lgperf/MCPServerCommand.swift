@@ -21,7 +21,7 @@ struct MCPServerCommand: AsyncParsableCommand {
         case qemu, process
     }
 
-    @Option(help: "Sandbox backend: \(BackendName.allCases.map(\.rawValue).joined(separator: " or ")). Default: the best one available here.")
+    @Option(help: "Sandbox backend: \(BackendName.allCases.map(\.rawValue).joined(separator: " or ")) (process: jailed with bubblewrap). Default: the best one available here that contains its sandbox.")
     var backend: BackendName?
 
     @Option(help: "Seconds one tool call may take before it fails (execute_command: its timeout_ms plus 5 s, if longer).")
@@ -63,7 +63,11 @@ struct MCPServerCommand: AsyncParsableCommand {
             try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
             return
         }
-        let chosen = try Self.makeBackend(backend)
+        let chosen: any VMBackend
+        do { chosen = try Self.containingBackend(backend) } catch {
+            Self.log("refusing to serve: \(error)")
+            throw ExitCode(1)
+        }
         Self.log("starting a \(chosen.kind.rawValue) sandbox (accelerator: \(chosen.accelerator.rawValue))")
         let vm: any SandboxVM
         do { vm = try chosen.spawn(SpawnOptions(readyTimeout: readyTimeout)) } catch {
@@ -81,9 +85,32 @@ struct MCPServerCommand: AsyncParsableCommand {
         vm.shutdown()
     }
 
-    /// The backend for `--backend`; without it, LUMINAGUARD_BACKEND or the
-    /// best one usable here (``BackendChoice/resolve(_:buildImage:log:)``,
-    /// which says so loudly when it falls back to the process backend).
+    /// The backend for `--backend` (`process` is the jailed one); without
+    /// it, LUMINAGUARD_BACKEND or the best one usable here. Tools are served
+    /// to agents: a backend that does not contain (an unconfined process) is
+    /// refused, never fallen back to.
+    static func containingBackend(_ name: BackendName?) throws -> any VMBackend {
+        var chosen = try makeBackend(name)
+        // QEMU serves agents jailed wherever the jail can be built.
+        if var q = chosen as? QEMUBackend {
+            if let why = QEMUJail.unavailableReason() {
+                log("note: QEMU runs unjailed (as this user, no seccomp filter): \(why)")
+            } else {
+                q.jail = QEMUJail()
+                chosen = q
+                log("QEMU jailed: uid \(ProcessJail.uid), bubblewrap, seccomp (-sandbox), own cgroup")
+            }
+        }
+        guard chosen.contains else {
+            throw VMError("the \(chosen.kind.rawValue) backend chosen does not contain its sandbox (LUMINAGUARD_BACKEND=process-unconfined): commands would run on this host",
+                          fix: "unset LUMINAGUARD_BACKEND, and install QEMU (apt-get install -y qemu-system-x86) or bubblewrap (apt-get install -y bubblewrap)")
+        }
+        return chosen
+    }
+
+    /// The backend for `--backend`; without it, LUMINAGUARD_BACKEND (which
+    /// may opt in to an unconfined process, for benchmarks) or the best one
+    /// usable here.
     static func makeBackend(_ name: BackendName?) throws -> any VMBackend {
         switch name {
         case .process: return try ProcessBackend()

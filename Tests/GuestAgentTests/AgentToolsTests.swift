@@ -15,7 +15,9 @@ import VMFixtures
 
     @Test func helloDescribesTheAgent() {
         #expect(vm.session.hello.mode == "process")
-        #expect(vm.session.hello.pid == Int(vm.pid))
+        // Jailed, the agent sees its pid in its own pid namespace.
+        #expect(vm.session.hello.pid > 0)
+        #expect(root == "/workspace")
         #expect(!root.isEmpty)
         vm.shutdown()
     }

@@ -24,19 +24,62 @@ import Glibc
         #expect(r.content == [.text(text: "from a client", annotations: nil, _meta: nil)])
         let bad = try await server.client.callTool(name: "read_file", arguments: ["path": "/etc/hostname"])
         #expect(bad.isError == true)
-        // The agent is the parent of the shell execute_command starts.
-        let ppid = try await server.client.callTool(name: "execute_command", arguments: ["command": "echo $PPID"])
-        guard case .text(let ppidJSON, _, _)? = ppid.content.first,
-              let agentPID = try JSON.parse(ppidJSON)["stdout"]?.string.flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-            Issue.record("no agent pid in \(ppid.content)"); return
-        }
-        #expect(kill(agentPID, 0) == 0)
+        // Something the sandbox starts is seen running on the host, then gone
+        // with the sandbox (the jailed agent's pids are its own namespace's).
+        let marker = "300.\(Int.random(in: 100_000...999_999))"
+        let bg = try await server.client.callTool(name: "execute_command", arguments: ["command": .string("sleep \(marker) </dev/null >/dev/null 2>&1 &")])
+        #expect(bg.isError != true)
+        #expect(!Self.hostProcesses(containing: marker).isEmpty)
         await server.stop(grace: 10)
         #expect(!server.process.isRunning)
         // The server exited by itself (status 0), not by our SIGKILL fallback.
         #expect(server.process.poll() == 0, "exit status \(String(describing: server.process.poll()))")
-        // Its sandbox (the agent process) is gone too.
-        #expect(kill(agentPID, 0) != 0)
+        // Its sandbox is gone too.
+        #expect(Self.hostProcesses(containing: marker).isEmpty)
+    }
+
+    static func hostProcesses(containing marker: String) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == marker }
+        }
+    }
+
+    /// Runs `lgperf ARGS` with `environment`; its exit code and standard error.
+    static func runLGPerf(_ arguments: [String], environment: [String: String]) throws -> (status: Int32?, stderr: String) {
+        let exe = try LGPerfBinary.locate()
+        let err = try makeCloexecPipe()
+        let child = try ChildProcess(executable: exe, arguments: arguments, environment: environment, fds: [1: err.write, 2: err.write])
+        close(err.write)
+        defer { close(err.read) }
+        var text: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let deadline = Monotonic.nanos() + 60_000_000_000
+        while Monotonic.nanos() < deadline {
+            var p = pollfd(fd: err.read, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 200) <= 0 { continue }
+            let n = buf.withUnsafeMutableBytes { read(err.read, $0.baseAddress!, $0.count) }
+            if n <= 0 { break }
+            text += buf[0..<n]
+        }
+        if !child.wait(timeout: 10) { child.killNow() }
+        return (child.poll().map { ($0 >> 8) & 0xff }, String(decoding: text, as: UTF8.self))
+    }
+
+    @Test func `with neither QEMU nor bubblewrap on PATH it refuses to serve and says what to install`() throws {
+        let env = ["PATH": "/nonexistent", "HOME": NSHomeDirectory()]
+        for args in [["mcp-server"], ["mcp-server", "--backend", "process"]] {
+            let r = try Self.runLGPerf(args, environment: env)
+            #expect(r.status == 1, "\(args): status \(String(describing: r.status)): \(r.stderr)")
+            #expect(r.stderr.contains("refusing to serve"), "\(r.stderr)")
+            #expect(r.stderr.contains("apt-get install -y bubblewrap"), "\(r.stderr)")
+            if args.count == 1 { #expect(r.stderr.contains("apt-get install -y qemu-system-x86"), "\(r.stderr)") }
+        }
+        // An unconfined process is never served, even when asked for by name.
+        let r = try Self.runLGPerf(["mcp-server"], environment: ["PATH": "/usr/bin:/bin", "HOME": NSHomeDirectory(),
+                                                                   "LUMINAGUARD_BACKEND": "process-unconfined"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("does not contain"), "\(r.stderr)")
     }
 
     @Test func `standard output carries nothing but JSON-RPC messages`() throws {

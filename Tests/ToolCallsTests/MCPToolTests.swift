@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import AgentProtocol
+import HostProbes
 import MCP
 import ToolCalls
 import VMFixtures
@@ -67,7 +68,7 @@ import Glibc
             #expect(!r.isError, "\(r.text)")
             let j = try JSON.parse(r.text)
             #expect(j["exit_code"]?.int == 3)
-            #expect(j["stdout"]?.string == "hi\n\(f.workspace)\n")
+            #expect(j["stdout"]?.string == "hi\n\(f.guestWorkspace)\n")
             #expect(j["stderr"]?.string == "oops\n")
             #expect(j["timed_out"]?.bool == false)
         }
@@ -344,9 +345,11 @@ final class RawPeer: @unchecked Sendable {
     @Test func `a hung guest fails the call after the call timeout, and recovers when it resumes`() async throws {
         try await withSandbox(options: ToolServerOptions(callTimeout: 1)) { f in
             _ = try await f.call("write_file", ["path": "notes.txt", "content": "still here"])
-            kill(f.vm.pid, SIGSTOP)
+            // The whole sandbox: a jailed agent is a descendant of the jail.
+            let tree = [f.vm.pid] + ProcProbes.descendants(of: f.vm.pid)
+            for p in tree { kill(p, SIGSTOP) }
             var resumed = false
-            defer { if !resumed { kill(f.vm.pid, SIGCONT) } }
+            defer { if !resumed { for p in tree { kill(p, SIGCONT) } } }
             let t0 = Monotonic.nanos()
             let r = try await f.call("read_file", ["path": "notes.txt"])
             let elapsed = seconds(since: t0)
@@ -356,7 +359,7 @@ final class RawPeer: @unchecked Sendable {
             #expect(elapsed >= 0.9 && elapsed < 8, "\(elapsed) s (call timeout 1 s)")
             // Resumed, the guest answers the stale request first; the session
             // drops that reply and the next call gets its own.
-            kill(f.vm.pid, SIGCONT)
+            for p in tree { kill(p, SIGCONT) }
             resumed = true
             let again = try await f.call("read_file", ["path": "notes.txt"])
             #expect(!again.isError, "\(again.text)")

@@ -13,10 +13,13 @@ final class SandboxFixture: Sendable {
     let conn: InProcessMCP
     /// The sandbox's workspace as a host path (process backend: it is one).
     let workspace: String
+    /// The same directory as the sandbox sees it (/workspace when jailed).
+    let guestWorkspace: String
 
     init(options: ToolServerOptions = ToolServerOptions(), transport: MCPTransportKind = .fast) async throws {
         vm = try ProcessBackend().spawn(SpawnOptions(readyTimeout: 20))
-        workspace = vm.session.hello.workspace
+        guestWorkspace = vm.session.hello.workspace
+        workspace = vm.hostWorkspace ?? guestWorkspace
         tools = SandboxToolServer(sandbox: vm, options: options)
         do { conn = try await InProcessMCP.connect(to: tools, transport: transport) } catch {
             vm.shutdown(); throw error

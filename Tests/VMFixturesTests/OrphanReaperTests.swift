@@ -43,3 +43,26 @@ import Glibc
         #expect(OrphanReaper.reap(in: base.path) == OrphanReaper.Reaped(directories: [], processes: []))
     }
 }
+
+@Suite struct JailReaperTests {
+    /// A jailed sandbox whose harness was SIGKILLed leaves its cgroup and
+    /// workspace mount behind; the next jailed spawn's reaper removes them,
+    /// and leaves a live owner's alone.
+    @Test func aJailLeftByAKilledHarnessIsRemoved() throws {
+        guard ProcessJail.unavailableReason() == nil else { return }
+        let base = try TempDirectory(prefix: "lgjreap")
+        defer { base.remove() }
+        let name = "lg-proc-\(try OrphanReaperTests.deadPID()).abcdef"
+        try FileManager.default.createDirectory(atPath: base.path + "/" + name, withIntermediateDirectories: true)
+        let orphan = try SandboxCgroup(name: name, memoryMB: 64, pids: 8, cpuCores: 1)
+        let workspace = try SizedWorkspace(path: base.path + "/" + name + "/workspace", sizeMB: 1, owner: 65534)
+        let mine = try SandboxCgroup(name: "lg-proc-\(getpid()).mine00", memoryMB: 64, pids: 8, cpuCores: 1)
+        defer { mine.remove(); orphan.remove(); workspace.unmount() }
+        JailReaper.reap()
+        let pids = "/sys/fs/cgroup/pids/luminaguard/"
+        #expect(!FileManager.default.fileExists(atPath: pids + name))
+        #expect(FileManager.default.fileExists(atPath: pids + "lg-proc-\(getpid()).mine00"))
+        let mounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
+        #expect(!mounts.contains(workspace.path))
+    }
+}

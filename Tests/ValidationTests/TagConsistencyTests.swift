@@ -6,7 +6,7 @@ import VMFixtures
 /// trait, or `--filter tag:NAME` and tag-aware tools would select different tests.
 @Suite struct TagConsistencyTests {
     static let known: Set<String> = ["startup", "spawn", "memory", "latency", "cpu", "network", "throughput",
-                                     "baseline", "scale", "exhaustion", "chaos", "recovery", "production"]
+                                     "baseline", "scale", "exhaustion", "chaos", "recovery", "production", "containment"]
 
     struct Declaration { let file: String; let line: Int; let traitTags: Set<String>; let nameTags: Set<String>; let text: String }
 

@@ -20,4 +20,6 @@ extension Tag {
     @Tag static var chaos: Self
     @Tag static var recovery: Self
     @Tag static var production: Self
+    // Security: the escape suite
+    @Tag static var containment: Self
 }

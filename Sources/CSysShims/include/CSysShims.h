@@ -20,3 +20,7 @@ int lg_openat2_beneath(int dirfd, const char *path, int flags);
 /// every descriptor from `from` up. Returns 0, or an errno (ENOSYS where the
 /// C library lacks it).
 int lg_spawn_addclosefrom(void *actions, int from);
+
+/// prlimit(2): sets RLIMIT_CPU (soft and hard) of process `pid` to `seconds`.
+/// Returns 0, or an errno.
+int lg_limit_cpu_seconds(pid_t pid, long seconds);

@@ -1,0 +1,77 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// QEMU confined as Firecracker's jailer confines Firecracker: dropped to an
+/// unprivileged user before it starts (so its seccomp filter can forbid
+/// every change of user), its own seccomp filter (`-sandbox`), a filesystem
+/// view of /usr and its run directory only (bubblewrap; the kernel and
+/// initramfs come in as open descriptors), its own pid, ipc, uts, mount and
+/// (without a guest network) network namespaces, and its own cgroup with
+/// memory and pids limits (no CPU quota: a throttled QEMU would slow the
+/// guest it emulates, and its one vCPU already bounds it). Cold spawns only: a restore reads its state
+/// through `exec:` migration, which the filter forbids.
+public struct QEMUJail: Sendable, Equatable {
+    /// Memory QEMU may use beyond guest RAM (its code, TCG's translation cache).
+    public var overheadMB: Int
+    /// QEMU's threads and processes at once.
+    public var pids: Int
+
+    public init(overheadMB: Int = 256, pids: Int = 64) {
+        self.overheadMB = overheadMB; self.pids = pids
+    }
+
+    /// Why QEMU cannot be jailed here (nil: it can).
+    public static func unavailableReason() -> VMError? {
+        if let why = ProcessJail.unavailableReason() { return why }
+        return nil
+    }
+
+    /// QEMU's own seccomp filter: no obsolete calls, no change of user, no
+    /// new processes, no changes to scheduling or affinity.
+    static let seccomp = ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+
+    /// Descriptor numbers the kernel and initramfs are passed on.
+    static let kernelFD: Int32 = 3, initrdFD: Int32 = 4
+
+    /// QEMU's arguments with the kernel and initramfs read from the passed
+    /// descriptors and the seccomp filter added.
+    static func jailedArguments(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let a = arguments[i]
+            if (a == "-kernel" || a == "-initrd") && i + 1 < arguments.count {
+                out += [a, "/proc/self/fd/\(a == "-kernel" ? kernelFD : initrdFD)"]
+                i += 2
+                continue
+            }
+            out.append(a)
+            i += 1
+        }
+        return out + seccomp
+    }
+
+    /// The program and arguments that start QEMU jailed: a shell that joins
+    /// the cgroup, drops to the unprivileged user (keeping the parent-death
+    /// signal) and runs bwrap, which runs QEMU.
+    static func command(qemu: String, arguments: [String], directory: String, network: Bool, kvm: Bool,
+                        cgroup: SandboxCgroup) throws -> [String] {
+        guard let bwrap = ProcessJail.bwrap else { throw ProcessJail.unavailableReason()! }
+        guard let setpriv = ChildProcess.setpriv else {
+            throw VMError("setpriv is missing: QEMU cannot be dropped to an unprivileged user", fix: "apt-get install -y util-linux")
+        }
+        let join = cgroup.procsFiles.map { "echo $$ > '\($0)' || exit 97" }.joined(separator: "; ")
+        let u = String(ProcessJail.uid)
+        var jail = [setpriv, "--reuid", u, "--regid", u, "--clear-groups", "--pdeathsig", "KILL", "--", bwrap,
+                    "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+        // User networking forwards a host loopback port: it needs the host's network.
+        if network { jail.append("--share-net") }
+        jail += ProcessJail.systemView()
+        jail += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", directory, directory]
+        if kvm { jail += ["--dev-bind", "/dev/kvm", "/dev/kvm"] }
+        jail += ["--", qemu] + jailedArguments(arguments)
+        return ["/bin/sh", "-c", join + "; exec \"$@\"", "sh"] + jail
+    }
+}
