@@ -1,8 +1,12 @@
 import ArgumentParser
 import Foundation
 import LGSettings
+import AgentProtocol
 import ToolCalls
 import VMFixtures
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `lgperf mcp-server`: the sandbox's tools over MCP's stdio transport, for
 /// any standard MCP client (configure it to run `lgperf mcp-server`).
@@ -12,8 +16,11 @@ struct MCPServerCommand: AsyncParsableCommand {
         commandName: "mcp-server",
         abstract: "Serve the sandbox tools (read_file, write_file, list_directory, search, execute_command) over MCP on stdin/stdout.",
         discussion: """
-            Starts one sandbox, then answers MCP requests on standard input/output (newline-delimited \
-            JSON-RPC, the MCP stdio transport) until standard input closes, then ends the sandbox. \
+            Answers MCP requests on standard input/output (newline-delimited JSON-RPC, the MCP stdio \
+            transport) at once, while its one sandbox starts beside it: restored from the persisted \
+            template (LUMINAGUARD_SNAPSHOT_PATH; made by lgperf pool warmup), or booted cold, saying so, \
+            when there is none. The first tool call waits for the sandbox. When standard input closes \
+            the sandbox is ended. \
             Paths are relative to the sandbox's workspace. Logs go to standard error.
             """)
 
@@ -63,22 +70,36 @@ struct MCPServerCommand: AsyncParsableCommand {
             try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
             return
         }
-        let chosen = try Self.makeBackend(backend)
-        Self.log("starting a \(chosen.kind.rawValue) sandbox (accelerator: \(chosen.accelerator.rawValue))")
-        let vm: any SandboxVM
-        do { vm = try chosen.spawn(SpawnOptions(readyTimeout: readyTimeout)) } catch {
+        // Answer at once: `initialize` and `tools/list` need no sandbox. The
+        // sandbox (restored from the persisted template when there is one)
+        // starts beside the server; the first tool call waits for it.
+        let name = backend, timeout = readyTimeout
+        let t0 = Monotonic.nanos()
+        let pending = PendingSandbox(start: {
+            FirstSandbox.prefetch()
+            let chosen = try Self.makeBackend(name)
+            let tBackend = Monotonic.nanos()
+            let first = try FirstSandbox.acquire(backend: chosen, fromSnapshot: true, readyTimeout: timeout, log: { Self.log($0) })
+            Self.log(String(format: "first sandbox from: %@ (%@, %@); %@ ready: %@ (backend and image found in %.1f ms; ready %.1f ms after the server started)",
+                            first.source, chosen.kind.rawValue, chosen.accelerator.rawValue, first.vm.id, first.summary,
+                            Double(tBackend - t0) / 1e6, Double(Monotonic.nanos() - t0) / 1e6))
+            return first
+        }, onFailure: { error in
+            // No sandbox, no service: end at once with the reason (as before
+            // the server answered without one).
             Self.log("cannot start the sandbox: \(error)")
-            throw ExitCode(1)
-        }
-        Self.log("sandbox \(vm.id) ready in \(String(format: "%.1f", Double(vm.timings.requestToReadyNs) / 1e6)) ms; serving MCP on stdio")
-        let tools = SandboxToolServer(sandbox: vm, options: options)
+            ProcessRegistry.shared.killAll()
+            Glibc.exit(1)
+        })
+        Self.log("serving MCP on stdio; the sandbox is starting")
+        let tools = SandboxToolServer(pending: pending, options: options)
         do { try await tools.runOnStandardIO(transport: transport.kind) } catch {
-            vm.shutdown()
+            pending.shutdown()
             Self.log("MCP server failed: \(error)")
             throw ExitCode(1)
         }
         Self.log("standard input closed; ending the sandbox")
-        vm.shutdown()
+        pending.shutdown(wait: timeout)
     }
 
     /// The backend for `--backend`; without it, LUMINAGUARD_BACKEND or the
