@@ -93,7 +93,8 @@ let tools = Tools(workspace: options.workspace)
 let channel = LineChannel(readFD: readFD, writeFD: writeFD, ownsFDs: false)
 
 do {
-    try channel.send(AgentHello(uptimeAtStartMs: startUptime, agentUptimeMs: agentUptime, pid: Int(getpid()), mode: options.mode,
+    try channel.send(AgentHello(uptimeAtStartMs: startUptime, agentUptimeMs: agentUptime, helloUptimeMs: uptimeMs(),
+                                pid: Int(getpid()), mode: options.mode,
                                 version: version, isolation: isolation, workspace: tools.root).json)
 } catch {
     logError("cannot announce readiness: \(error)")

@@ -24,6 +24,16 @@ struct `VM spawn [tag:spawn] [tag:baseline]` {
             let inGuest = try #require(file["guest_kernel_to_agent_ms"]).samples
             let hostSeen = try #require(file["agent_hello_ms"]).samples
             for (g, h) in zip(inGuest, hostSeen) { #expect(g < h, "guest says \(g) ms, the host saw \(h) ms") }
+            // Where the boot went, boot by boot: the parts up to the hello add
+            // up to the host's spawn-to-hello time, and none is negative.
+            let parts = try ["boot_qemu_to_kernel_ms", "boot_kernel_to_init_ms", "boot_init_to_agent_ms", "boot_agent_to_hello_ms"]
+                .map { try #require(file[$0], "no \($0)").samples }
+            for (i, hello) in hostSeen.enumerated() {
+                let sum = parts.map { $0[i] }.reduce(0, +)
+                #expect(abs(sum - hello) < 0.01 && parts.allSatisfy { $0[i] >= 0 }, "boot \(i): \(parts.map { $0[i] }) vs hello \(hello) ms")
+            }
+            #expect(try #require(file["boot_hello_to_ready_ms"]).min > 0)
+            #expect(file.notes.contains { $0.hasPrefix("Boot breakdown") })
         }
         if backend.kind == .qemu {
             // The platform floor was booted beside every spawn, warm-ups included.
