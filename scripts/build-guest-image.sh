@@ -8,7 +8,7 @@
 # emulated budgets (see Fixtures/budgets/emulation-budgets.json).
 #
 # Commands that only use the image find it by a key of its inputs (the kernel
-# recipe, the guest agent's sources, /init, busybox, this script), without
+# recipe, the guest agent's sources, net-up, busybox, this script), without
 # compiling anything (the agent uses no package dependencies, so Package.resolved
 # is not an input): --lookup prints the image directory for the current
 # inputs, or exits 4 if that image is not built. A build records its image
@@ -32,7 +32,7 @@ inputs_key() {
     stat -L -c '%n %s %Y' /usr/src/linux-source-6.1.tar.xz "$(command -v swift-frontend || echo no-swift-frontend)" 2>&1 || true
     cd "$root"
     { find Sources/GuestAgent Sources/AgentProtocol Sources/CSysShims -type f -print0 | LC_ALL=C sort -z
-      printf '%s\0' Fixtures/guest/kernel.config scripts/build-guest-kernel.sh Package.swift Fixtures/guest/init \
+      printf '%s\0' Fixtures/guest/kernel.config scripts/build-guest-kernel.sh Package.swift Fixtures/guest/net-up \
         Fixtures/guest/floor-init scripts/build-guest-image.sh /bin/busybox
     } | xargs -0 sha256sum 2>&1 || true   # a missing file changes the key; the build says what is missing
   } | sha256sum | cut -c1-16
@@ -81,7 +81,7 @@ say "building the guest agent (release, static Swift stdlib)..."
     --scratch-path "$root/.build-guest" >&2 )
 agent="$root/.build-guest/release/lg-guest-agent"
 
-key=$( { sha256sum "$kernel" "$agent" "$root/Fixtures/guest/init" "$root/Fixtures/guest/floor-init" /bin/busybox "$0" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
+key=$( { sha256sum "$kernel" "$agent" "$root/Fixtures/guest/net-up" "$root/Fixtures/guest/floor-init" /bin/busybox "$0" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 out="$cache/image/$key"
 if [ -f "$out/manifest.json" ]; then
   record_inputs "$key"
@@ -107,7 +107,10 @@ for lib in $(ldd "$agent" | grep -o '/[^ ]*'); do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"
 done
-install -m 0755 "$root/Fixtures/guest/init" "$rootfs/init"
+# The agent is /init (it mounts what it needs itself: no shell, no process
+# per command); the network set-up script runs only in VMs with a NIC.
+ln -s bin/lg-guest-agent "$rootfs/init"
+install -m 0755 "$root/Fixtures/guest/net-up" "$rootfs/etc/net-up"
 ( cd "$rootfs" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet ) > "$stage/initramfs.cpio"
 
 say "assembling the platform floor initramfs..."

@@ -45,3 +45,8 @@ int lg_spawn_addclosefrom(void *actions, int from) {
     return ENOSYS;
 #endif
 }
+
+#include <sys/mount.h>
+int lg_mount(const char *source, const char *target, const char *fstype, const char *data) {
+    return mount(source, target, fstype, 0, data) == 0 ? 0 : -errno;
+}

@@ -125,7 +125,7 @@ public enum BootSeries {
                                                  series: MeasuredSeries(warmup: warm.count == warmup.count ? warm : [], samples: samples), judged: false))
             medians.append(String(format: "%@ %.1f", String(part.name.dropFirst(5).dropLast(3)), try Summary(samples, name: part.name).median))
         }
-        file.notes.append("Boot breakdown, medians in ms (boot_*_ms; the guest's parts by its own clock): " + medians.joined(separator: ", ") + ".")
+        file.notes.append("Boot breakdown, medians in ms (boot_*_ms; the guest's parts by its own clock, /proc/uptime, in 10 ms steps): " + medians.joined(separator: ", ") + ".")
     }
 
     /// The memory metrics file: per-sandbox footprint (judged) and its parts.

@@ -20,3 +20,6 @@ int lg_openat2_beneath(int dirfd, const char *path, int flags);
 /// every descriptor from `from` up. Returns 0, or an errno (ENOSYS where the
 /// C library lacks it).
 int lg_spawn_addclosefrom(void *actions, int from);
+
+/// mount(2) with no flags; 0, or -errno.
+int lg_mount(const char *source, const char *target, const char *fstype, const char *data);
