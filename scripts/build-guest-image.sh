@@ -6,11 +6,61 @@
 # an /init (Fixtures/guest/floor-init) that only announces itself on the agent's
 # channel, booted with the same kernel and QEMU command line to calibrate
 # emulated budgets (see Fixtures/budgets/emulation-budgets.json).
-#   usage: scripts/build-guest-image.sh
+#
+# Commands that only use the image find it by a key of its inputs (the kernel
+# recipe, the guest agent's sources, net-up, busybox, this script), without
+# compiling anything (the agent uses no package dependencies, so Package.resolved
+# is not an input): --lookup prints the image directory for the current
+# inputs, or exits 4 if that image is not built. A build records its image
+# under that key (image/inputs/KEY), so an unchanged tree skips the agent build.
+#   usage: scripts/build-guest-image.sh [--lookup | --inputs-key]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache="${LUMINAGUARD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/luminaguard}"
 say() { echo "[guest-image] $*" >&2; }
+
+# The key of every input, hashed from the sources (never from build outputs),
+# so it costs milliseconds. Paths are relative: worktrees with the same
+# sources share the cached image.
+# (The kernel source enters as the tarball's size and mtime: asking dpkg, as
+# the kernel's own key does, costs a few hundred ms on a loaded host; the
+# Swift compiler likewise.)
+inputs_key() {
+  # One sha256sum over every file (few processes: this runs at every start).
+  { echo "inputs-1"
+    # The kernel source and the compiler, by size and mtime.
+    stat -L -c '%n %s %Y' /usr/src/linux-source-6.1.tar.xz "$(command -v swift-frontend || echo no-swift-frontend)" 2>&1 || true
+    cd "$root"
+    { find Sources/GuestAgent Sources/AgentProtocol Sources/CSysShims -type f -print0 | LC_ALL=C sort -z
+      printf '%s\0' Fixtures/guest/kernel.config scripts/build-guest-kernel.sh Package.swift Fixtures/guest/net-up \
+        Fixtures/guest/floor-init scripts/build-guest-image.sh /bin/busybox
+    } | xargs -0 sha256sum 2>&1 || true   # a missing file changes the key; the build says what is missing
+  } | sha256sum | cut -c1-16
+}
+ikey=$(inputs_key)
+by_inputs="$cache/image/inputs/$ikey"
+case "${1:-}" in
+  --inputs-key) echo "$ikey"; exit 0 ;;
+  --lookup)
+    if [ -f "$by_inputs/manifest.json" ]; then (cd -P "$by_inputs" && pwd); exit 0; fi
+    say "no guest image is built for the current sources (inputs key $ikey). fix: lgperf image build   (or scripts/build-guest-image.sh)"
+    exit 4 ;;
+  "") ;;
+  *) say "error: unknown argument '$1' (usage: $0 [--lookup | --inputs-key])"; exit 2 ;;
+esac
+# Records the image built from these inputs (atomically: a new link renamed over).
+record_inputs() {
+  mkdir -p "$cache/image/inputs"
+  ln -sfn "../$1" "$by_inputs.tmp.$$"
+  mv -T "$by_inputs.tmp.$$" "$by_inputs"
+}
+if [ -f "$by_inputs/manifest.json" ]; then
+  out=$(readlink -f "$by_inputs")
+  say "cached (inputs key $ikey): $out"
+  echo "$out"
+  exit 0
+fi
+
 
 for need in /bin/busybox:busybox-static cpio:cpio strip:binutils; do
   path=${need%%:*}; pkg=${need##*:}
@@ -31,9 +81,10 @@ say "building the guest agent (release, static Swift stdlib)..."
     --scratch-path "$root/.build-guest" >&2 )
 agent="$root/.build-guest/release/lg-guest-agent"
 
-key=$( { sha256sum "$kernel" "$agent" "$root/Fixtures/guest/init" "$root/Fixtures/guest/floor-init" /bin/busybox "$0" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
+key=$( { sha256sum "$kernel" "$agent" "$root/Fixtures/guest/net-up" "$root/Fixtures/guest/floor-init" /bin/busybox "$0" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 out="$cache/image/$key"
 if [ -f "$out/manifest.json" ]; then
+  record_inputs "$key"
   say "cached: $out"
   echo "$out"
   exit 0
@@ -56,7 +107,10 @@ for lib in $(ldd "$agent" | grep -o '/[^ ]*'); do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"
 done
-install -m 0755 "$root/Fixtures/guest/init" "$rootfs/init"
+# The agent is /init (it mounts what it needs itself: no shell, no process
+# per command); the network set-up script runs only in VMs with a NIC.
+ln -s bin/lg-guest-agent "$rootfs/init"
+install -m 0755 "$root/Fixtures/guest/net-up" "$rootfs/etc/net-up"
 ( cd "$rootfs" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet ) > "$stage/initramfs.cpio"
 
 say "assembling the platform floor initramfs..."
@@ -85,5 +139,6 @@ rm -rf "$out"
 mv "$stage" "$out"
 trap - EXIT
 ln -sfn "$key" "$cache/image/current"
+record_inputs "$key"
 say "image ready: $out ($(du -sh "$out/initramfs.cpio" | cut -f1) initramfs, $(du -sh "$out/floor.cpio" | cut -f1) floor)"
 echo "$out"

@@ -32,6 +32,10 @@ public struct AgentHello: Equatable, Sendable {
     /// /proc/uptime when the agent itself started (after /init's set-up and
     /// the dynamic loader): agentUptimeMs - uptimeAtStartMs is agent start-up.
     public var agentUptimeMs: Double
+    /// /proc/uptime just before the agent announced itself (after its own
+    /// set-up: channel, workspace, mounts when it is /init); nil from agents
+    /// that do not say.
+    public var helloUptimeMs: Double?
     public var pid: Int
     /// `vm` when running as a guest's init helper, `process` otherwise.
     public var mode: String
@@ -40,21 +44,26 @@ public struct AgentHello: Equatable, Sendable {
     public var isolation: [String]
     public var workspace: String
 
-    public init(uptimeAtStartMs: Double, agentUptimeMs: Double, pid: Int, mode: String, version: String, isolation: [String], workspace: String) {
-        self.uptimeAtStartMs = uptimeAtStartMs; self.agentUptimeMs = agentUptimeMs; self.pid = pid; self.mode = mode
+    public init(uptimeAtStartMs: Double, agentUptimeMs: Double, helloUptimeMs: Double? = nil, pid: Int, mode: String, version: String,
+                isolation: [String], workspace: String) {
+        self.uptimeAtStartMs = uptimeAtStartMs; self.agentUptimeMs = agentUptimeMs; self.helloUptimeMs = helloUptimeMs
+        self.pid = pid; self.mode = mode
         self.version = version; self.isolation = isolation; self.workspace = workspace
     }
 
     public var json: JSON {
-        .object(["event": .string("ready"), "uptime_ms": .number(uptimeAtStartMs), "agent_uptime_ms": .number(agentUptimeMs), "pid": .number(Double(pid)),
-                 "mode": .string(mode), "version": .string(version),
-                 "isolation": .array(isolation.map { .string($0) }), "workspace": .string(workspace)])
+        var o: [String: JSON] = ["event": .string("ready"), "uptime_ms": .number(uptimeAtStartMs), "agent_uptime_ms": .number(agentUptimeMs),
+                                 "pid": .number(Double(pid)), "mode": .string(mode), "version": .string(version),
+                                 "isolation": .array(isolation.map { .string($0) }), "workspace": .string(workspace)]
+        if let h = helloUptimeMs { o["hello_uptime_ms"] = .number(h) }
+        return .object(o)
     }
 
     public init?(_ j: JSON) {
         guard j["event"]?.string == "ready", let up = j["uptime_ms"]?.number, let pid = j["pid"]?.int,
               let mode = j["mode"]?.string, let version = j["version"]?.string else { return nil }
-        self.init(uptimeAtStartMs: up, agentUptimeMs: j["agent_uptime_ms"]?.number ?? up, pid: pid, mode: mode, version: version,
+        self.init(uptimeAtStartMs: up, agentUptimeMs: j["agent_uptime_ms"]?.number ?? up, helloUptimeMs: j["hello_uptime_ms"]?.number,
+                  pid: pid, mode: mode, version: version,
                   isolation: j["isolation"]?.array?.compactMap(\.string) ?? [],
                   workspace: j["workspace"]?.string ?? "")
     }

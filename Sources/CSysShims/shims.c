@@ -51,3 +51,8 @@ int lg_limit_cpu_seconds(pid_t pid, long seconds) {
     struct rlimit r = { (rlim_t)seconds, (rlim_t)seconds };
     return prlimit(pid, RLIMIT_CPU, &r, NULL) == 0 ? 0 : errno;
 }
+
+#include <sys/mount.h>
+int lg_mount(const char *source, const char *target, const char *fstype, const char *data) {
+    return mount(source, target, fstype, 0, data) == 0 ? 0 : -errno;
+}

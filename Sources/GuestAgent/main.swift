@@ -1,5 +1,5 @@
 // The guest agent: the process that makes a sandbox "ready". Inside a VM it is
-// started by /init on the virtio-serial port; in the process backend it runs
+// the guest's /init (VMInit) on the virtio-serial port; in the process backend it runs
 // as a local child on its stdin/stdout. Either way it announces readiness
 // once, then answers requests one line at a time (see AgentProtocol).
 #if canImport(Glibc)
@@ -65,7 +65,7 @@ func isolateSelf() -> [String] {
     return [(1, "net"), (2, "ipc"), (4, "uts")].filter { mask & $0.0 != 0 }.map(\.1)
 }
 
-let options = parseOptions()
+let options = VMInit.isInit ? VMInit.setUp() : parseOptions()
 let agentUptime = uptimeMs()
 let startUptime = options.initUptimeMs ?? agentUptime
 signal(SIGPIPE, SIG_IGN)
@@ -96,7 +96,8 @@ let tools = Tools(workspace: options.workspace, commandCPUSeconds: options.comma
 let channel = LineChannel(readFD: readFD, writeFD: writeFD, ownsFDs: false)
 
 do {
-    try channel.send(AgentHello(uptimeAtStartMs: startUptime, agentUptimeMs: agentUptime, pid: Int(getpid()), mode: options.mode,
+    try channel.send(AgentHello(uptimeAtStartMs: startUptime, agentUptimeMs: agentUptime, helloUptimeMs: uptimeMs(),
+                                pid: Int(getpid()), mode: options.mode,
                                 version: version, isolation: isolation, workspace: tools.root).json)
 } catch {
     logError("cannot announce readiness: \(error)")

@@ -83,6 +83,7 @@ public enum BootSeries {
                                                                   description: "guest clock: kernel start to the agent process starting",
                                                                   series: MeasuredSeries(samples: measured.compactMap(\.timings.guestKernelToAgentMs)), judged: false))
         }
+        try addBreakdown(to: &file, warmup: warmup, measured: measured)
         let floor = measured.compactMap(\.floorMs)
         if floor.count == measured.count, !floor.isEmpty {
             file.add(PlatformFloor.seriesName, try PlatformFloor.series(warmup: warmup.compactMap(\.floorMs), samples: floor))
@@ -93,6 +94,38 @@ public enum BootSeries {
         }
         if let caveat = file.labels.caveat { file.notes.append("Caveat: \(caveat).") }
         return file
+    }
+
+    /// Where a cold boot's time goes, boot by boot, from the host's clock and
+    /// the guest's own (/proc/uptime, at the host's TSC rate): QEMU start to
+    /// the guest kernel's clock starting, kernel to /init, /init to the agent
+    /// starting, the agent's own set-up to its hello, hello to the first ping
+    /// answered. Only for guests whose agent reports its hello uptime.
+    static func addBreakdown(to file: inout MetricsFile, warmup: [BootObservation], measured: [BootObservation]) throws {
+        struct Part { let name: String; let description: String; let value: (SpawnTimings) -> Double? }
+        let parts = [
+            Part(name: "boot_qemu_to_kernel_ms", description: "boot breakdown: spawn request to the guest kernel's clock starting (QEMU start, PVH entry, early kernel)") { t in
+                t.guestKernelToHelloMs.map { Double(t.requestToHelloNs) / 1e6 - $0 } },
+            Part(name: "boot_kernel_to_init_ms", description: "boot breakdown: guest kernel start to /init (initcalls, initramfs unpacking)") { $0.guestKernelToInitMs },
+            Part(name: "boot_init_to_agent_ms", description: "boot breakdown: /init start to the agent process starting (/init's own work, the dynamic loader)") { t in
+                guard let i = t.guestKernelToInitMs, let a = t.guestKernelToAgentMs else { return nil }
+                return a - i },
+            Part(name: "boot_agent_to_hello_ms", description: "boot breakdown: agent start to its readiness announcement (its own set-up)") { t in
+                guard let a = t.guestKernelToAgentMs, let h = t.guestKernelToHelloMs else { return nil }
+                return h - a },
+            Part(name: "boot_hello_to_ready_ms", description: "boot breakdown: the agent's announcement to its answer to the first ping (host clock)") { t in
+                Double(t.requestToReadyNs - min(t.requestToReadyNs, t.requestToHelloNs)) / 1e6 },
+        ]
+        var medians: [String] = []
+        for part in parts {
+            let samples = measured.compactMap { part.value($0.timings) }
+            guard samples.count == measured.count, !samples.isEmpty else { return }
+            let warm = warmup.compactMap { part.value($0.timings) }
+            file.add(part.name, try MetricSeries(metric: .spawn, unit: "ms", description: part.description,
+                                                 series: MeasuredSeries(warmup: warm.count == warmup.count ? warm : [], samples: samples), judged: false))
+            medians.append(String(format: "%@ %.1f", String(part.name.dropFirst(5).dropLast(3)), try Summary(samples, name: part.name).median))
+        }
+        file.notes.append("Boot breakdown, medians in ms (boot_*_ms; the guest's parts by its own clock, /proc/uptime, in 10 ms steps): " + medians.joined(separator: ", ") + ".")
     }
 
     /// The memory metrics file: per-sandbox footprint (judged) and its parts.

@@ -46,11 +46,22 @@ public struct Budget: Sendable, Equatable {
     public let spawnP95Ms: Double?
     public let memoryPSSMedianMB: Double
     public let harnessOverheadRatio: Double?
+    /// Start-up (scope `startup`): from the template / cold, same run.
+    public let startupTemplateColdRatio: Double?
+    /// A fresh `lgperf mcp-server` answering `initialize`: host-side work
+    /// only (no VM is involved), so absolute ms.
+    public let mcpInitializeMs: Double?
+    /// A fresh `lgperf mcp-server`'s first tool call answered / the same
+    /// run's templated restore median.
+    public let mcpFirstCallRestoreRatio: Double?
 
     public init(key: String, spawnMedianFloorRatio: Double? = nil, spawnP95FloorRatio: Double? = nil,
                 restoreMedianFloorRatio: Double? = nil, checkoutP95FloorRatio: Double? = nil,
                 spawnMedianMs: Double? = nil, spawnP95Ms: Double? = nil, memoryPSSMedianMB: Double,
-                harnessOverheadRatio: Double? = nil) {
+                harnessOverheadRatio: Double? = nil, startupTemplateColdRatio: Double? = nil,
+                mcpInitializeMs: Double? = nil, mcpFirstCallRestoreRatio: Double? = nil) {
+        self.startupTemplateColdRatio = startupTemplateColdRatio; self.mcpInitializeMs = mcpInitializeMs
+        self.mcpFirstCallRestoreRatio = mcpFirstCallRestoreRatio
         self.key = key
         self.spawnMedianFloorRatio = spawnMedianFloorRatio; self.spawnP95FloorRatio = spawnP95FloorRatio
         self.restoreMedianFloorRatio = restoreMedianFloorRatio; self.checkoutP95FloorRatio = checkoutP95FloorRatio
@@ -85,14 +96,18 @@ public struct Budget: Sendable, Equatable {
         if key == "process" {
             return Budget(key: key, spawnMedianMs: try need("spawn_median_ms"), spawnP95Ms: try need("spawn_p95_ms"),
                           memoryPSSMedianMB: try need("memory_pss_median_mb"),
-                          harnessOverheadRatio: b["harness_overhead_ratio"] as? Double)
+                          harnessOverheadRatio: b["harness_overhead_ratio"] as? Double,
+                          mcpInitializeMs: try need("mcp_initialize_ms"))
         }
         return Budget(key: key, spawnMedianFloorRatio: try need("spawn_median_floor_ratio"),
                       spawnP95FloorRatio: try need("spawn_p95_floor_ratio"),
                       restoreMedianFloorRatio: try need("restore_median_floor_ratio"),
                       checkoutP95FloorRatio: try need("checkout_p95_floor_ratio"),
                       memoryPSSMedianMB: try need("memory_pss_median_mb"),
-                      harnessOverheadRatio: b["harness_overhead_ratio"] as? Double)
+                      harnessOverheadRatio: b["harness_overhead_ratio"] as? Double,
+                      startupTemplateColdRatio: try need("startup_template_cold_ratio"),
+                      mcpInitializeMs: try need("mcp_initialize_ms"),
+                      mcpFirstCallRestoreRatio: try need("mcp_first_call_restore_ratio"))
     }
 
     /// Every budget check that applies to `file`, judged with `backend`'s budget.
@@ -107,6 +122,7 @@ public struct Budget: Sendable, Equatable {
     /// - a pool file (scope `pool`): pool checkout p95 (`spawn_time_ms`) and
     ///   snapshot restore median (`restore_to_ready_ms`);
     /// - any other file: cold spawn median and p95 (`spawn_time_ms`);
+    /// - a start-up file (scope `startup`): ``startupChecks(for:)``;
     /// - any file: per-VM memory median (`memory_mb`).
     /// Time budgets of a VM backend are ratios to the median of the file's
     /// `platform_floor_ms`; without it each such check fails ("no floor
@@ -138,6 +154,8 @@ public struct Budget: Sendable, Equatable {
             if let restore = file["restore_to_ready_ms"] {
                 time("restore median", restore.median, relative: restoreMedianFloorRatio, absolute: nil)
             }
+        } else if file.scope == "startup" {
+            out += startupChecks(for: file)
         } else if let spawn = file["spawn_time_ms"] {
             time("spawn median", spawn.median, relative: spawnMedianFloorRatio, absolute: spawnMedianMs)
             time("spawn p95", spawn.p95, relative: spawnP95FloorRatio, absolute: spawnP95Ms)
@@ -148,6 +166,49 @@ public struct Budget: Sendable, Equatable {
         }
         guard !out.isEmpty else {
             throw ConfigError("no '\(key)' budget applies to the \(file.scope) metrics file (series: \(file.series.map(\.name).joined(separator: ", "))): nothing judged is not a pass")
+        }
+        return out
+    }
+
+    /// A start-up file's checks, each against figures of the same run:
+    /// - start-up from the template (`startup_time_ms`) median / cold
+    ///   (`startup_cold_ms`) median, and no template start-up booted cold
+    ///   (`startup_cold_fallbacks`): VM backends;
+    /// - a fresh mcp-server's `initialize` median, absolute (host-side work);
+    /// - its first tool call median / the templated restore median
+    ///   (`template_restore_to_ready_ms`): VM backends.
+    /// A series a check needs that is missing fails that check.
+    func startupChecks(for file: MetricsFile) -> [BudgetCheck] {
+        var out: [BudgetCheck] = []
+        func ratio(_ name: String, _ numerator: String, _ denominator: String, _ limit: Double?, _ what: String) {
+            guard let k = limit else { return }
+            guard let n = file[numerator], let d = file[denominator], d.median > 0 else {
+                out.append(BudgetCheck(name: name, value: .nan, limit: k, ok: false,
+                                       text: "\(name): \(file[numerator] == nil ? numerator : denominator) was not measured, so it cannot be judged against its budget <= \(Self.limit(k)) x \(what)"))
+                return
+            }
+            let r = n.median / d.median
+            out.append(BudgetCheck(name: name, value: r, limit: k, ok: r <= k,
+                                   text: "\(name) median \(Self.number(n.median)) ms = \(Self.number(r)) x \(what) \(Self.number(d.median)) ms (budget <= \(Self.limit(k)) x)"))
+        }
+        if relativeToFloor {
+            ratio("start-up from the template", "startup_time_ms", "startup_cold_ms", startupTemplateColdRatio, "cold start-up")
+            if let k = startupTemplateColdRatio {
+                let n = file["startup_cold_fallbacks"]?.samples.first
+                out.append(BudgetCheck(name: "template start-ups booted cold", value: n ?? .nan, limit: 0, ok: n == 0,
+                                       text: n.map { "template start-ups that booted cold: \(Int($0)) (budget 0; the ratio <= \(Self.limit(k)) holds only for start-ups from the template)" }
+                                           ?? "template start-ups that booted cold: not counted (no startup_cold_fallbacks series)"))
+            }
+            ratio("mcp-server first call", "mcp_server_first_call_ms", "template_restore_to_ready_ms", mcpFirstCallRestoreRatio, "templated restore")
+        }
+        if let limit = mcpInitializeMs {
+            if let s = file["mcp_server_initialize_ms"] {
+                out.append(BudgetCheck(name: "mcp-server initialize", value: s.median, limit: limit, ok: s.median <= limit,
+                                       text: "mcp-server initialize median \(Self.number(s.median)) ms, p95 \(Self.number(s.p95)) ms, host-side (budget <= \(Self.limit(limit)) ms)"))
+            } else {
+                out.append(BudgetCheck(name: "mcp-server initialize", value: .nan, limit: limit, ok: false,
+                                       text: "mcp-server initialize was not measured (no mcp_server_initialize_ms series)"))
+            }
         }
         return out
     }

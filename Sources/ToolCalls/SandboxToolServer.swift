@@ -46,7 +46,22 @@ public struct ToolServerOptions: Sendable {
 ///   the call timeout.
 public final class SandboxToolServer: Sendable {
     public static let echoToolName = "echo"
-    public let sandbox: (any SandboxVM)?
+    /// Where the tools run: a ready sandbox, or one still starting (the
+    /// first tool call waits for it); nil: host-only (`echo`).
+    private enum Source: Sendable {
+        case ready(any SandboxVM)
+        case pending(PendingSandbox)
+    }
+    private let source: Source?
+    /// The sandbox, if there is one and it is ready.
+    public var sandbox: (any SandboxVM)? {
+        switch source {
+        case .ready(let vm)?: return vm
+        case .pending(let p)?: return p.current?.vm
+        case nil: return nil
+        }
+    }
+    private var hasSandbox: Bool { source != nil }
     public let options: ToolServerOptions
     private let gate = AsyncGate()
     private let inFlight = InFlightCalls()
@@ -57,7 +72,17 @@ public final class SandboxToolServer: Sendable {
 
     /// - Parameter sandbox: nil serves only `echo` (host-only measurements).
     public init(sandbox: (any SandboxVM)?, options: ToolServerOptions = ToolServerOptions()) {
-        self.sandbox = sandbox
+        self.source = sandbox.map { .ready($0) }
+        self.options = options
+        // A write to a dead guest's channel or a gone client must be an error,
+        // not a process-ending SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Serves at once with a sandbox that is still starting: `initialize`
+    /// and `tools/list` are answered without it; tool calls wait for it.
+    public init(pending: PendingSandbox, options: ToolServerOptions = ToolServerOptions()) {
+        self.source = .pending(pending)
         self.options = options
         // A write to a dead guest's channel or a gone client must be an error,
         // not a process-ending SIGPIPE.
@@ -65,8 +90,8 @@ public final class SandboxToolServer: Sendable {
     }
 
     public var tools: [Tool] {
-        var t = sandbox == nil ? [] : SandboxTool.allCases.map(\.definition)
-        if options.includeEchoTool || sandbox == nil {
+        var t = hasSandbox ? SandboxTool.allCases.map(\.definition) : []
+        if options.includeEchoTool || !hasSandbox {
             t.append(Tool(name: Self.echoToolName, description: "Return 'message' as text, answered by the host without a sandbox.",
                           inputSchema: ["type": "object", "properties": ["message": ["type": "string"]]],
                           annotations: .init(readOnlyHint: true, openWorldHint: false)))
@@ -142,10 +167,10 @@ public final class SandboxToolServer: Sendable {
     }
 
     private func dispatch(_ params: CallTool.Parameters) async throws -> CallTool.Result {
-        if params.name == Self.echoToolName, options.includeEchoTool || sandbox == nil {
+        if params.name == Self.echoToolName, options.includeEchoTool || !hasSandbox {
             return Self.echo(params.arguments)
         }
-        guard let tool = SandboxTool(rawValue: params.name), sandbox != nil else {
+        guard let tool = SandboxTool(rawValue: params.name), hasSandbox else {
             throw MCPError.invalidParams("Unknown tool: '\(params.name)' (available: \(tools.map(\.name).joined(separator: ", ")))")
         }
         let agentArgs: [String: JSON]
@@ -164,7 +189,15 @@ public final class SandboxToolServer: Sendable {
     }
 
     private func forward(_ tool: SandboxTool, _ args: [String: JSON], timeout: Double) async -> CallTool.Result {
-        guard let sandbox else { return Self.errorResult("no sandbox") }
+        let sandbox: any SandboxVM
+        switch source {
+        case .ready(let vm)?: sandbox = vm
+        case .pending(let p)?:
+            do { sandbox = try await p.first().vm } catch {
+                return Self.errorResult("\(tool.rawValue): the sandbox could not be started: \(error)")
+            }
+        case nil: return Self.errorResult("no sandbox")
+        }
         await gate.acquire()
         defer { gate.release() }
         if let reason = broken.withLock({ $0 }) {

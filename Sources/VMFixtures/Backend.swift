@@ -31,6 +31,8 @@ public struct SpawnTimings: Sendable, Equatable {
     public var guestKernelToInitMs: Double?
     /// Guest uptime when the agent started.
     public var guestKernelToAgentMs: Double?
+    /// Guest uptime when the agent announced itself.
+    public var guestKernelToHelloMs: Double? = nil
     /// How the VM was obtained: `cold`, `restore`, `pool`.
     public var path: String
 }

@@ -72,8 +72,11 @@ public enum BackendChoice {
         } else {
             let accel: String
             do { accel = try AcceleratorChoice.resolve(kvm: kvm).rawValue } catch { accel = "error: \(error)" }
-            let image = GuestImage.current()
-            let imageText = image.map { "guest image \($0.key)" } ?? "guest image not built yet (built on first use, or: lgperf image build)"
+            let imageText: String
+            do {
+                imageText = try GuestImage.lookup().map { "guest image \($0.key) (built from the current sources)" }
+                    ?? "no guest image built for the current sources (lgperf image build; else built once on first use)"
+            } catch { imageText = "guest image: \(error)" }
             out.append(BackendAvailability(kind: .qemu, usable: !accel.hasPrefix("error"),
                                            detail: "accelerator \(accel) (KVM: \(kvm.reason)); \(imageText)",
                                            fix: accel.hasPrefix("error") ? "unset LUMINAGUARD_ACCEL" : nil))

@@ -32,7 +32,9 @@ public struct GuestImage: Sendable, Equatable {
     }
 
     /// The image named by LUMINAGUARD_KERNEL + LUMINAGUARD_INITRD, else the
-    /// cached build (built now if missing when `build` is true).
+    /// cached image built from the current sources, found by the key of its
+    /// inputs without compiling anything (``lookup()``). When none is built:
+    /// with `build`, built once now (saying so); without, an error saying how.
     public static func resolve(build: Bool = true, progress: Bool = true) throws -> GuestImage {
         let settings = Settings.shared
         if let k = settings.kernel {
@@ -43,14 +45,47 @@ public struct GuestImage: Sendable, Equatable {
             try image.validate()
             return image
         }
-        guard build else {
-            if let cached = current(), (try? cached.validate()) != nil { return cached }
-            throw VMError("the guest image is not built", fix: "lgperf image build   (or scripts/build-guest-image.sh)")
-        }
-        // The build script is cheap when nothing changed (inputs are hashed),
-        // and it catches a stale image after the agent or /init changed.
         // Once per process is enough.
-        return try resolvedOnce.get { try self.build(progress: progress) }
+        return try resolvedOnce.get {
+            if let found = try lookup() { return found }
+            guard build else {
+                throw VMError("no guest image is built for the current sources", fix: "lgperf image build   (or scripts/build-guest-image.sh)")
+            }
+            if progress {
+                FileHandle.standardError.write(Data("[lgperf] no guest image is built for the current sources: building it once now (next time: lgperf image build)\n".utf8))
+            }
+            return try self.build(progress: progress)
+        }
+    }
+
+    /// The image built from the current sources, if there is one: the build
+    /// script's `--lookup` hashes the inputs (sources, /init, busybox, kernel
+    /// recipe) and compiles nothing, so this costs milliseconds, not the
+    /// seconds of a `swift build` of the guest agent.
+    public static func lookup() throws -> GuestImage? {
+        let script = ProjectPaths.root + "/scripts/build-guest-image.sh"
+        guard FileManager.default.isExecutableFile(atPath: script) else {
+            throw VMError("the image build script \(script) is missing", fix: "run from a checkout of the project, or set LUMINAGUARD_ROOT")
+        }
+        let out = Pipe()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: script)
+        p.arguments = ["--lookup"]
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        // 4: not built for these inputs; anything else is a broken set-up.
+        if p.terminationStatus == 4 { return nil }
+        guard p.terminationStatus == 0 else {
+            throw VMError("looking up the guest image failed (\(script) --lookup exited \(p.terminationStatus))",
+                          fix: "run scripts/build-guest-image.sh to see why")
+        }
+        let dir = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        let image = inDirectory(dir, key: (dir as NSString).lastPathComponent)
+        try image.validate()
+        return image
     }
 
     private static let resolvedOnce = Once<GuestImage>()

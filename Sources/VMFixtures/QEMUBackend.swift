@@ -250,7 +250,8 @@ public struct QEMUBackend: VMBackend {
         let timings = SpawnTimings(requestToReadyNs: tReady - t0, requestToProcessNs: tProcess - t0,
                                    requestToHelloNs: tHello - t0,
                                    guestKernelToInitMs: restoredHello == nil ? session.hello.uptimeAtStartMs : nil,
-                                   guestKernelToAgentMs: restoredHello == nil ? session.hello.agentUptimeMs : nil, path: path)
+                                   guestKernelToAgentMs: restoredHello == nil ? session.hello.agentUptimeMs : nil,
+                                   guestKernelToHelloMs: restoredHello == nil ? session.hello.helloUptimeMs : nil, path: path)
         let vm = QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
                              accelerator: accelerator, timings: timings, ticket: ticket, cgroup: cgroup)
         vm.echoPort = echoPort

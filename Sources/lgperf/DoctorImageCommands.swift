@@ -34,11 +34,12 @@ struct ImageCommand: ParsableCommand {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Say what is cached and where.")
+        static let configuration = CommandConfiguration(abstract: "Say whether the image for the current sources is built, and where (compiles nothing).")
         func run() throws {
             print("cache: \(ProjectPaths.cacheDirectory)")
-            guard let image = GuestImage.current() else {
-                print("guest image: not built (lgperf image build)")
+            guard let image = try GuestImage.lookup() else {
+                print("guest image: not built for the current sources (lgperf image build)")
+                if let last = GuestImage.current() { print("most recent build: \(last.key) (from other sources)") }
                 throw ExitCode(1)
             }
             do {

@@ -1,8 +1,12 @@
 import ArgumentParser
 import Foundation
 import LGSettings
+import AgentProtocol
 import ToolCalls
 import VMFixtures
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `lgperf mcp-server`: the sandbox's tools over MCP's stdio transport, for
 /// any standard MCP client (configure it to run `lgperf mcp-server`).
@@ -12,8 +16,11 @@ struct MCPServerCommand: AsyncParsableCommand {
         commandName: "mcp-server",
         abstract: "Serve the sandbox tools (read_file, write_file, list_directory, search, execute_command) over MCP on stdin/stdout.",
         discussion: """
-            Starts one sandbox, then answers MCP requests on standard input/output (newline-delimited \
-            JSON-RPC, the MCP stdio transport) until standard input closes, then ends the sandbox. \
+            Answers MCP requests on standard input/output (newline-delimited JSON-RPC, the MCP stdio \
+            transport) at once, while its one sandbox starts beside it: restored from the persisted \
+            template (LUMINAGUARD_SNAPSHOT_PATH; made by lgperf pool warmup), or booted cold, saying so, \
+            when there is none. The first tool call waits for the sandbox. When standard input closes \
+            the sandbox is ended. \
             Paths are relative to the sandbox's workspace. Logs go to standard error.
             """)
 
@@ -45,6 +52,9 @@ struct MCPServerCommand: AsyncParsableCommand {
     @Flag(help: "Start no sandbox and serve only 'echo' (measures MCP and the transport alone).")
     var hostOnly = false
 
+    @Flag(inversion: .prefixedNo, help: "Run QEMU jailed (uid 65534 under bubblewrap, its seccomp filter, its own cgroup) where the jail can be built; a jailed QEMU boots its sandbox cold. --no-jail restores it from the persisted template instead, with QEMU unjailed (said on stderr).")
+    var jail = true
+
     @Flag(help: "Log each tool call's outcome to standard error.")
     var verbose = false
 
@@ -63,37 +73,56 @@ struct MCPServerCommand: AsyncParsableCommand {
             try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
             return
         }
+        // Refuse before serving anything: a backend that cannot contain its
+        // sandbox is never served to agents.
         let chosen: any VMBackend
-        do { chosen = try Self.containingBackend(backend) } catch {
+        do { chosen = try Self.containingBackend(backend, jail: jail) } catch {
             Self.log("refusing to serve: \(error)")
             throw ExitCode(1)
         }
-        Self.log("starting a \(chosen.kind.rawValue) sandbox (accelerator: \(chosen.accelerator.rawValue))")
-        let vm: any SandboxVM
-        do { vm = try chosen.spawn(SpawnOptions(readyTimeout: readyTimeout)) } catch {
+        // Answer at once: `initialize` and `tools/list` need no sandbox. The
+        // sandbox starts beside the server; the first tool call waits for it.
+        // A jailed QEMU boots cold: a restore reads its state through exec:
+        // migration, which the jail's seccomp filter forbids.
+        let fromSnapshot = (chosen as? QEMUBackend)?.jail == nil
+        let timeout = readyTimeout
+        let t0 = Monotonic.nanos()
+        let pending = PendingSandbox(start: {
+            FirstSandbox.prefetch()
+            let first = try FirstSandbox.acquire(backend: chosen, fromSnapshot: fromSnapshot, readyTimeout: timeout, log: { Self.log($0) })
+            Self.log(String(format: "first sandbox from: %@ (%@, %@); %@ ready: %@ (ready %.1f ms after the backend was chosen)",
+                            first.source, chosen.kind.rawValue, chosen.accelerator.rawValue, first.vm.id, first.summary,
+                            Double(Monotonic.nanos() - t0) / 1e6))
+            return first
+        }, onFailure: { error in
+            // No sandbox, no service: end at once with the reason (as before
+            // the server answered without one).
             Self.log("cannot start the sandbox: \(error)")
-            throw ExitCode(1)
-        }
-        Self.log("sandbox \(vm.id) ready in \(String(format: "%.1f", Double(vm.timings.requestToReadyNs) / 1e6)) ms; serving MCP on stdio")
-        let tools = SandboxToolServer(sandbox: vm, options: options)
+            ProcessRegistry.shared.killAll()
+            Glibc.exit(1)
+        })
+        Self.log("serving MCP on stdio; the sandbox is starting")
+        let tools = SandboxToolServer(pending: pending, options: options)
         do { try await tools.runOnStandardIO(transport: transport.kind) } catch {
-            vm.shutdown()
+            pending.shutdown()
             Self.log("MCP server failed: \(error)")
             throw ExitCode(1)
         }
         Self.log("standard input closed; ending the sandbox")
-        vm.shutdown()
+        pending.shutdown(wait: timeout)
     }
 
     /// The backend for `--backend` (`process` is the jailed one); without
     /// it, LUMINAGUARD_BACKEND or the best one usable here. Tools are served
     /// to agents: a backend that does not contain (an unconfined process) is
     /// refused, never fallen back to.
-    static func containingBackend(_ name: BackendName?) throws -> any VMBackend {
+    static func containingBackend(_ name: BackendName?, jail: Bool = true) throws -> any VMBackend {
         var chosen = try makeBackend(name)
         // QEMU serves agents jailed wherever the jail can be built.
         if var q = chosen as? QEMUBackend {
-            if let why = QEMUJail.unavailableReason() {
+            if !jail {
+                log("note: QEMU runs unjailed (--no-jail: as this user, no seccomp filter), its sandbox restored from the persisted template")
+            } else if let why = QEMUJail.unavailableReason() {
                 log("note: QEMU runs unjailed (as this user, no seccomp filter): \(why)")
             } else {
                 q.jail = QEMUJail()

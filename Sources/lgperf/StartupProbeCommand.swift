@@ -2,28 +2,54 @@ import ArgumentParser
 import Foundation
 import LGSettings
 import AgentProtocol
+import ToolCalls
 import VMFixtures
 
-/// A fresh orchestrator process doing the least real work an agent start
-/// needs: choose the backend, start a sandbox, run one tool. The start-up
-/// benchmark times this process from its spawn to its result line.
-struct StartupProbeCommand: ParsableCommand {
+/// A fresh orchestrator process doing what an agent start needs, as the
+/// guide defines start-up: initialise its MCP client, get its first sandbox
+/// (from the persisted template, or cold) and complete one tool call through
+/// MCP. The sandbox starts beside the MCP handshake, as a real orchestrator
+/// would overlap them. The start-up benchmark times this process from its
+/// spawn to its result line.
+struct StartupProbeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "startup-probe",
-                                                    abstract: "Start a sandbox, run one tool call, print a result line (used by the start-up benchmark).")
+                                                    abstract: "Initialise an MCP client, get a sandbox, run one tool call through MCP, print a result line (used by the start-up benchmark).")
 
     @Option(help: "Backend: auto, qemu, firecracker or process.")
     var backend: String?
 
-    func run() throws {
+    enum From: String, ExpressibleByArgument, CaseIterable { case template, cold }
+
+    @Option(help: "Where the first sandbox comes from: template (the persisted template or snapshot; booted cold, labelled, when there is none) or cold.")
+    var sandbox: From = .template
+
+    func run() async throws {
         ProcessRegistry.shared.installSignalHandlers()
-        let chosen = try BackendChoice.resolve(backend ?? CommandSettings.load().backend, buildImage: false,
-                                               log: { Console.line($0) })
-        let vm = try chosen.spawn(SpawnOptions())
-        defer { vm.shutdown() }
-        let result = try vm.session.call(.executeCommand, ["command": .string("echo ready")])
-        guard result["stdout"]?.string == "ready\n" else { throw ValidationError("unexpected tool result \(result.serialized())") }
-        let line = JSON.object(["backend": .string(chosen.kind.rawValue), "accelerator": .string(chosen.accelerator.rawValue),
-                                "spawn_ms": .number(Double(vm.timings.requestToReadyNs) / 1e6)]).serialized() + "\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
+        let t0 = Monotonic.nanos()
+        let name = try backend ?? CommandSettings.load().backend
+        let fromSnapshot = sandbox == .template
+        let pending = PendingSandbox(start: {
+            FirstSandbox.prefetch()
+            let chosen = try BackendChoice.resolve(name, buildImage: false, log: { Console.line($0) })
+            return try FirstSandbox.acquire(backend: chosen, fromSnapshot: fromSnapshot, log: { Console.line("startup-probe: \($0)") })
+        })
+        defer { pending.shutdown() }
+        let conn = try await InProcessMCP.connect(to: SandboxToolServer(pending: pending))
+        let initialized = Monotonic.nanos()
+        let result = try await conn.client.callTool(name: SandboxTool.executeCommand.rawValue, arguments: ["command": "echo ready"])
+        let done = Monotonic.nanos()
+        await conn.close()
+        guard result.isError != true, case .text(let text, _, _)? = result.content.first,
+              (try? JSON.parse(text))?["stdout"]?.string == "ready\n" else {
+            throw ValidationError("unexpected tool result: \(result.content)")
+        }
+        let first = try await pending.first()
+        var line: [String: JSON] = [
+            "backend": .string(first.vm.backend.rawValue), "accelerator": .string(first.vm.accelerator.rawValue),
+            "sandbox_source": .string(first.source), "sandbox_ready_ms": .number(first.readyMs),
+            "mcp_initialize_ms": .number(Double(initialized - t0) / 1e6), "first_call_ms": .number(Double(done - t0) / 1e6),
+        ]
+        if let why = first.fallbackReason { line["fallback"] = .string(why) }
+        FileHandle.standardOutput.write(Data((JSON.object(line).serialized() + "\n").utf8))
     }
 }

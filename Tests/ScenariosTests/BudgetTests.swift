@@ -146,4 +146,45 @@ import VMFixtures
         let over = b.harnessOverheadCheck(ratio: 1.2)
         #expect(!over.ok && over.text == "harness overhead 1.20 x a hand-started QEMU (budget <= 1.1 x)")
     }
+
+    /// Start-up: template / cold and the server's first call / templated
+    /// restore are same-run ratios; initialize is absolute (host-side).
+    static let startup = Budget(key: "tcg", memoryPSSMedianMB: 200, startupTemplateColdRatio: 0.35,
+                                mcpInitializeMs: 500, mcpFirstCallRestoreRatio: 2.5)
+
+    @Test func startupFromTheTemplateIsJudgedAgainstColdStartupOfTheSameRun() throws {
+        let good = try Self.file(scope: "startup", [
+            "startup_time_ms": [400, 420, 450], "startup_cold_ms": [2000, 2100, 2200], "startup_cold_fallbacks": [0],
+            "mcp_server_initialize_ms": [40, 45, 60], "mcp_server_first_call_ms": [300, 320, 340],
+            "template_restore_to_ready_ms": [140, 150, 160]])
+        let checks = try Self.startup.checks(for: good)
+        #expect(checks.count == 4 && checks.allSatisfy(\.ok), "\(checks)")
+        #expect(try Self.check(checks, "start-up from the template").text
+                == "start-up from the template median 420 ms = 0.2 x cold start-up 2100 ms (budget <= 0.35 x)")
+        #expect(try Self.check(checks, "mcp-server first call").value == 320.0 / 150.0)
+
+        // Slower from the template than the ratio allows, a fallback to cold,
+        // a slow initialize: each fails, saying so.
+        let bad = try Self.file(scope: "startup", [
+            "startup_time_ms": [900, 950, 1000], "startup_cold_ms": [2000, 2100, 2200], "startup_cold_fallbacks": [1],
+            "mcp_server_initialize_ms": [700, 800, 900], "mcp_server_first_call_ms": [900, 950, 1000],
+            "template_restore_to_ready_ms": [140, 150, 160]])
+        let failed = try Self.startup.checks(for: bad).filter { !$0.ok }.map(\.name)
+        #expect(Set(failed) == ["start-up from the template", "template start-ups booted cold", "mcp-server initialize", "mcp-server first call"])
+    }
+
+    @Test func startupWithoutItsCalibrationsFails() throws {
+        let f = try Self.file(scope: "startup", ["startup_time_ms": [400, 420, 450]])
+        let checks = try Self.startup.checks(for: f)
+        #expect(!checks.isEmpty && checks.allSatisfy { !$0.ok }, "\(checks)")
+        #expect(try Self.check(checks, "start-up from the template").text.contains("startup_cold_ms was not measured"))
+    }
+
+    @Test func theBudgetsFileHasStartupBudgets() throws {
+        for accelerator in [Accelerator.tcg, .kvm] {
+            let b = try Budget.load(kind: .qemu, accelerator: accelerator)
+            #expect(b.startupTemplateColdRatio == 0.35 && b.mcpInitializeMs == 500 && (b.mcpFirstCallRestoreRatio ?? 0) >= 1)
+        }
+        #expect(try Budget.load(kind: .process, accelerator: .none).mcpInitializeMs == 500)
+    }
 }

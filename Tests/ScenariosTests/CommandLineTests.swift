@@ -48,6 +48,22 @@ import Glibc
         #expect(r.stderr.contains(message), "stderr: \(r.stderr)")
     }
 
+    /// Commands that only use the guest image find it by the key of its
+    /// inputs and compile nothing: with an empty cache, they say the image for
+    /// the current sources is not built, and how to build it, and build nothing.
+    @Test func aMissingImageIsSaidNotBuiltAndNothingIsCompiled() throws {
+        let cache = try TempDirectory(prefix: "lgcache")
+        defer { cache.remove() }
+        let env = ["LUMINAGUARD_CACHE_DIR": cache.path]
+        let status = try Self.run(["image", "status"], env: env)
+        #expect(status.status == 1 && status.stdout.contains("not built for the current sources (lgperf image build)"), "\(status.stdout)")
+        let probe = try Self.run(["startup-probe", "--backend", "qemu"], env: env)
+        #expect(probe.status != 0)
+        #expect((probe.stdout + probe.stderr).contains("no guest image is built for the current sources"), "\(probe.stderr)")
+        #expect((probe.stdout + probe.stderr).contains("lgperf image build"))
+        #expect(!FileManager.default.fileExists(atPath: cache.path + "/image") && !FileManager.default.fileExists(atPath: cache.path + "/kernel"))
+    }
+
     @Test func aCorruptMetricsFileIsRejected() throws {
         let dir = try TempDirectory(prefix: "lgcli")
         defer { dir.remove() }

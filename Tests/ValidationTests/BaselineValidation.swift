@@ -24,6 +24,16 @@ struct `VM spawn [tag:spawn] [tag:baseline]` {
             let inGuest = try #require(file["guest_kernel_to_agent_ms"]).samples
             let hostSeen = try #require(file["agent_hello_ms"]).samples
             for (g, h) in zip(inGuest, hostSeen) { #expect(g < h, "guest says \(g) ms, the host saw \(h) ms") }
+            // Where the boot went, boot by boot: the parts up to the hello add
+            // up to the host's spawn-to-hello time, and none is negative.
+            let parts = try ["boot_qemu_to_kernel_ms", "boot_kernel_to_init_ms", "boot_init_to_agent_ms", "boot_agent_to_hello_ms"]
+                .map { try #require(file[$0], "no \($0)").samples }
+            for (i, hello) in hostSeen.enumerated() {
+                let sum = parts.map { $0[i] }.reduce(0, +)
+                #expect(abs(sum - hello) < 0.01 && parts.allSatisfy { $0[i] >= 0 }, "boot \(i): \(parts.map { $0[i] }) vs hello \(hello) ms")
+            }
+            #expect(try #require(file["boot_hello_to_ready_ms"]).min > 0)
+            #expect(file.notes.contains { $0.hasPrefix("Boot breakdown") })
         }
         if backend.kind == .qemu {
             // The platform floor was booted beside every spawn, warm-ups included.
@@ -173,12 +183,29 @@ struct `Throughput [tag:throughput] [tag:baseline]` {
 
 @Suite(.tags(.startup, .baseline))
 struct `Start-up [tag:startup] [tag:baseline]` {
-    @Test func `orchestrator process start to first tool result`() async throws {
+    @Test func `orchestrator process start to first tool result through MCP, from the template and cold; a fresh mcp-server`() async throws {
+        let backend = try Fixture.backend()
         let runs = max(3, try Fixture.settings().iterations / 2)
-        let file = try await Fixture.runOne("baseline.startup")
+        let file = try await Fixture.runOne("baseline.startup", backend: backend)
         let s = try #require(file["startup_time_ms"])
         #expect(s.count == runs && s.min > 0)
         #expect(s.meetsTarget == (s.median < 500))
+        let initialize = try #require(file["mcp_server_initialize_ms"]), firstCall = try #require(file["mcp_server_first_call_ms"])
+        #expect(initialize.count == runs && firstCall.count == runs)
+        #expect(file.labels(of: initialize) == .hostOnly, "initialize involves no VM")
+        #expect(initialize.median < firstCall.median)
+        if backend.kind == .qemu {
+            // The guide's start-up (from the template) beside the cold series, same run.
+            let cold = try #require(file["startup_cold_ms"])
+            #expect(cold.count == runs && s.median < cold.median)
+            #expect(try Fixture.count(file, "startup_cold_fallbacks") == 0)
+            #expect(try #require(file["template_restore_to_ready_ms"]).count == runs)
+            // Every fresh server restored its sandbox: none booted cold.
+            #expect(file.notes.contains { $0.hasPrefix("mcp-server sandbox sources:") && !$0.contains("cold") && !$0.contains("unknown") },
+                    "\(file.notes)")
+        }
+        // Template / cold <= 0.35, initialize <= 0.5 s, first call <= k x templated restore.
+        try Fixture.expectWithinBudget(file, backend)
     }
 }
 }

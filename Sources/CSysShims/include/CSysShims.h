@@ -24,3 +24,5 @@ int lg_spawn_addclosefrom(void *actions, int from);
 /// prlimit(2): sets RLIMIT_CPU (soft and hard) of process `pid` to `seconds`.
 /// Returns 0, or an errno.
 int lg_limit_cpu_seconds(pid_t pid, long seconds);
+/// mount(2) with no flags; 0, or -errno.
+int lg_mount(const char *source, const char *target, const char *fstype, const char *data);

@@ -118,22 +118,10 @@ enum BaselineBenchmarks {
 
     static let startup = Benchmark(
         id: "baseline.startup", phase: .baseline, tags: ["startup", "baseline"],
-        times: "posix_spawn of a fresh orchestrator process (lgperf startup-probe) -> its first tool execution (execute_command in a new sandbox) completing",
-        parameters: { "runs: max(3, ITERATIONS / 2) = \(max(3, $0.iterations / 2)), 1 warm-up" }) { ctx in
-        let lgperf = try LGPerfBinary.locate()
-        let load = ProcProbes.loadAverage1()
-        let runs = max(3, ctx.settings.iterations / 2)
-        var warm: [Double] = [], samples: [Double] = []
-        for i in 0..<(1 + runs) {
-            let ms = try Startup.measureOnce(lgperf: lgperf, backend: ctx.backend.kind)
-            ctx.progress(String(format: "  start-up %@: %.1f ms", i == 0 ? "warm-up" : "\(i)/\(runs)", ms))
-            if i == 0 { warm.append(ms) } else { samples.append(ms) }
-        }
-        var file = ctx.newFile(scope: "startup", phase: .baseline, iterations: runs, warmup: 1, loadBefore: load,
-                               notes: ["startup_time_ms: from starting a fresh orchestrator process (lgperf startup-probe, \(lgperf)) to its first tool execution (execute_command in the sandbox) completing."])
-        file.add("startup_time_ms", try MetricSeries(metric: .startup, unit: "ms", description: "process start to first tool result",
-                                                     series: MeasuredSeries(warmup: warm, samples: samples), judged: true))
-        return [file]
+        times: "posix_spawn of a fresh orchestrator process (lgperf startup-probe) -> MCP client initialised, first sandbox from the persisted template (judged) or booted cold (its own series), first tool call through MCP completed; and a fresh lgperf mcp-server -> initialize answered, first tool call answered; interleaved round by round with a templated restore",
+        budgeted: true,
+        parameters: { "rounds: max(3, ITERATIONS / 2) = \(max(3, $0.iterations / 2)), 1 warm-up; LUMINAGUARD_POOL_STRATEGY=\($0.poolStrategy)" }) { ctx in
+        [try StartupScenario.run(ctx)]
     }
 
     /// A benchmark of the harness itself, not of the sandbox: run on request.
