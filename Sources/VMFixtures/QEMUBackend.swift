@@ -35,10 +35,14 @@ public struct QEMUBackend: VMBackend {
     /// the PIT and a given TSC rate avoid a calibration hang (the host's
     /// rate, or the guest's clock runs at the wrong speed: ``HostTSC``),
     /// trusting the CPU's RNG avoids a ~1.3 s wait for entropy in the Swift
-    /// runtime.
+    /// runtime; `reboot=t`: see below.
     public static let kernelArguments = [
         "console=ttyS0", "quiet", "panic=-1", "tsc_early_khz=\(HostTSC.kHz ?? 2_000_000)", "tsc=reliable",
         "initcall_blacklist=pty_init", "random.trust_cpu=on",
+        // A panicking guest reboots by triple fault at once (-no-reboot then
+        // ends QEMU): the default tries ACPI and the keyboard controller
+        // first, which microvm lacks, and took ~4 s under TCG.
+        "reboot=t",
     ]
 
     /// The full QEMU command line (without the executable) for one VM whose
@@ -69,6 +73,9 @@ public struct QEMUBackend: VMBackend {
             "-chardev", "socket,id=agent,path=\(directory)/agent.sock",
             "-device", "virtio-serial-device",
             "-device", "virtserialport,chardev=agent,name=agent",
+            // Heartbeats, answered by their own thread in the guest (HealthChecker).
+            "-chardev", "socket,id=health,path=\(directory)/health.sock",
+            "-device", "virtserialport,chardev=health,name=health",
             "-chardev", "socket,id=qmp,path=\(directory)/qmp.sock",
             "-mon", "chardev=qmp,mode=control",
         ]
@@ -128,6 +135,8 @@ public struct QEMUBackend: VMBackend {
         fdsToClose.append(agentListen)
         let qmpListen = try UnixSocket.listen(at: dir.path + "/qmp.sock")
         fdsToClose.append(qmpListen)
+        let healthListen = try UnixSocket.listen(at: dir.path + "/health.sock")
+        fdsToClose.append(healthListen)
         var errPipe: [Int32] = [0, 0]
         // Under the spawn lock so that no concurrent spawn inherits the write end.
         let piped = ProcessRegistry.shared.withSpawnLock { () -> Bool in
@@ -214,7 +223,12 @@ public struct QEMUBackend: VMBackend {
         let tReady = Monotonic.nanos()
         // QMP stays reachable for control: accept it now (QEMU connected long ago).
         let control = try? connectQMP()
-        close(agentListen); close(qmpListen)
+        // QEMU connected the health channel at start-up, like the agent's.
+        var healthFD: Int32 = -1
+        if case .ready = UnixSocket.waitReadable(healthListen, watch: nil, watchOutput: &stderrText, deadline: Monotonic.nanos() + 1_000_000_000) {
+            healthFD = UnixSocket.acceptCloexec(healthListen)
+        }
+        close(agentListen); close(qmpListen); close(healthListen)
         let timings = SpawnTimings(requestToReadyNs: tReady - t0, requestToProcessNs: tProcess - t0,
                                    requestToHelloNs: tHello - t0,
                                    guestKernelToInitMs: restoredHello == nil ? session.hello.uptimeAtStartMs : nil,
@@ -222,6 +236,7 @@ public struct QEMUBackend: VMBackend {
         let vm = QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
                              accelerator: accelerator, timings: timings, ticket: ticket)
         vm.echoPort = echoPort
+        vm.healthFD = healthFD
         return vm
     }
 }
@@ -237,6 +252,8 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
     public let timings: SpawnTimings
     /// Host loopback port of the guest's TCP echo service (with `network`).
     public internal(set) var echoPort: Int?
+    /// The host end of the guest's heartbeat port (-1 when it has none).
+    public internal(set) var healthFD: Int32 = -1
     private let stderrFD: Int32
     /// Its place among the sandboxes admission counts.
     private let ticket: AdmissionTicket
@@ -261,6 +278,7 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
         child.killNow()
         session.channel.close()
         qmp?.close()
+        if healthFD >= 0 { close(healthFD) }
         close(stderrFD)
         directory.remove()
         ticket.release()
