@@ -67,6 +67,6 @@ let package = Package(
         .testTarget(name: "PerfReportsTests", dependencies: ["PerfReports", "PerfMetrics", "PerfStats", "LGSettings"],
                     resources: [.copy("Fixtures")]),
         // The tagged validation suites ([tag:spawn], [tag:baseline], ...).
-        .testTarget(name: "ValidationTests", dependencies: ["Scenarios", "PerfMetrics", "VMFixtures", "LGSettings"]),
+        .testTarget(name: "ValidationTests", dependencies: ["Scenarios", "PerfMetrics", "PerfReports", "VMFixtures", "LGSettings"]),
     ]
 )

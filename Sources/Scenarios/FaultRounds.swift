@@ -27,7 +27,7 @@ struct FaultOutcome: Sendable {
 
 /// Injects one fault at a time into sandboxes from a warm pool, each watched
 /// by its own ``HealthChecker``; used by the chaos and recovery phases.
-struct FaultRounds {
+public struct FaultRounds {
     let pool: VMPool
     let settings: Settings
     let progress: @Sendable (String) -> Void
@@ -40,6 +40,7 @@ struct FaultRounds {
     var inFlightBound: Double { missAfter + interval + 1 }
 
     static let vmKinds: [FaultKind] = [.vmmKill, .vmmFreeze, .agentCrash, .kernelPanic]
+    public static var vmKindCount: Int { vmKinds.count }
 
     func checker(for vm: QEMUSandbox) throws -> HealthChecker {
         let c = try HealthChecker(sandbox: vm, interval: interval, missAfter: missAfter)
@@ -60,9 +61,12 @@ struct FaultRounds {
         return (vm, co.path)
     }
 
-    /// A fault that ends or freezes the VM, with a tool call in flight; with
-    /// `replace`, then a replacement from the pool and its first tool call.
-    func vmRound(_ kind: FaultKind, replace: Bool) throws -> FaultOutcome {
+    enum Replacement { case none, pool, cold }
+
+    /// A fault that ends or freezes the VM, with a tool call in flight, then
+    /// (unless `.none`) a replacement once the checker has said so, and the
+    /// replacement's first tool call.
+    func vmRound(_ kind: FaultKind, replace: Replacement) throws -> FaultOutcome {
         var out = FaultOutcome(kind: kind)
         let (vm, _) = try checkoutQEMU()
         defer { pool.release(vm) }
@@ -94,7 +98,10 @@ struct FaultRounds {
             out.problems.append("\(kind.rawValue): the call in flight had neither failed nor returned \(inFlightBound) s after the fault")
         }
         try? fault.undo()
-        if replace { try replaceAndCall(after: fault, into: &out) }
+        if replace != .none {
+            guard out.detectionMs != nil else { throw ConfigError("\(kind.rawValue): nothing to recover from, the fault was not detected") }
+            try replaceAndCall(after: fault, cold: replace == .cold, into: &out)
+        }
         c.stop()
         // Ends the call's thread too before the next round.
         vm.session.abandon(reason: "the round is over")
@@ -103,13 +110,21 @@ struct FaultRounds {
         return out
     }
 
-    /// A replacement from the pool answering its first tool call.
-    func replaceAndCall(after fault: InjectedFault, into out: inout FaultOutcome) throws {
-        let co = try pool.checkout()
-        defer { pool.release(co.vm) }
-        let echoed = try co.vm.session.call(.executeCommand, ["command": .string("echo replaced")], timeout: 30)["stdout"]?.string
+    /// A replacement answering its first tool call: from the pool, or with
+    /// `cold`, booted cold (the fallback when no snapshot can be used).
+    func replaceAndCall(after fault: InjectedFault, cold: Bool, into out: inout FaultOutcome) throws {
+        let vm: any SandboxVM
+        if cold {
+            vm = try pool.store.backend.spawn(SpawnOptions(memoryMB: pool.store.memoryMB, admission: pool.store.admission))
+            out.replacementPath = "cold"
+        } else {
+            let co = try pool.checkout()
+            vm = co.vm
+            out.replacementPath = co.path
+        }
+        defer { if cold { vm.shutdown() } else { pool.release(vm) } }
+        let echoed = try vm.session.call(.executeCommand, ["command": .string("echo replaced")], timeout: 30)["stdout"]?.string
         out.recoveryMs = Double(Monotonic.nanos() - fault.atNs) / 1e6
-        out.replacementPath = co.path
         if echoed != "replaced\n" { out.problems.append("the replacement's first call returned \(echoed ?? "nothing")") }
     }
 
