@@ -56,7 +56,6 @@ public struct Settings: Sendable, Equatable {
     public var exhaustionVMs: Int
     public var chaosRounds: Int
     public var recoveryRounds: Int
-    public var soakCycles: Int
     /// LUMINAGUARD_HEALTH_INTERVAL_MS: the health checker's heartbeat
     /// interval per sandbox; LUMINAGUARD_HEALTH_MISS_MS: a heartbeat not
     /// answered within this makes the sandbox unhealthy.
@@ -120,7 +119,6 @@ public struct Settings: Sendable, Equatable {
         .init(name: "LUMINAGUARD_RECOVERY_ROUNDS", accepts: "1-1000", defaultText: "50 (quick: 10)", meaning: "recovery phase: fault-and-replace rounds through the pool"),
         .init(name: "LUMINAGUARD_HEALTH_INTERVAL_MS", accepts: "5-60000", defaultText: "100", meaning: "health checker: heartbeat interval per sandbox (on the guest's own health port, independent of tool calls)"),
         .init(name: "LUMINAGUARD_HEALTH_MISS_MS", accepts: "10-600000", defaultText: "2000", meaning: "health checker: a heartbeat not answered within this makes the sandbox unhealthy (under TCG on a busy 2-core host, heartbeats of a busy guest were seen taking 1.5 s)"),
-        .init(name: "LUMINAGUARD_SOAK_CYCLES", accepts: "1-100000", defaultText: "100 (quick: 10)", meaning: "production phase: spawn/work/shutdown cycles"),
         .init(name: "LUMINAGUARD_SOAK_SECS", accepts: "5-604800", defaultText: "1800 (quick: 60)", meaning: "production soak: duration (lgperf run --duration sets it)"),
         .init(name: "LUMINAGUARD_SOAK_AGENTS", accepts: "1-100", defaultText: "5", meaning: "production soak: concurrent agents running the tool mix through MCP"),
         .init(name: "LUMINAGUARD_TEST_LEAK_FD_PER_CALL", accepts: "0 or 1", defaultText: "0", meaning: "test only: every soak tool call keeps a descriptor open (the soak must fail)"),
@@ -207,7 +205,6 @@ public struct Settings: Sendable, Equatable {
             exhaustionVMs: int("LUMINAGUARD_EXHAUSTION_VMS", quick ? 20 : 100, 1...1000),
             chaosRounds: int("LUMINAGUARD_CHAOS_ROUNDS", quick ? 10 : 50, 1...1000),
             recoveryRounds: int("LUMINAGUARD_RECOVERY_ROUNDS", quick ? 10 : 50, 1...1000),
-            soakCycles: int("LUMINAGUARD_SOAK_CYCLES", quick ? 10 : 100, 1...100_000),
             healthIntervalMs: int("LUMINAGUARD_HEALTH_INTERVAL_MS", 100, 5...60_000),
             healthMissMs: int("LUMINAGUARD_HEALTH_MISS_MS", 2000, 10...600_000),
             soakSeconds: seconds("LUMINAGUARD_SOAK_SECS", quick ? 60 : 1800, 5...604_800),
