@@ -22,6 +22,10 @@ struct FaultOutcome: Sendable {
     var recoveryMs: Double?
     /// How the replacement was obtained: pool, restore, template or cold.
     var replacementPath: String?
+    /// workspace_full: how long the filling command took, and whether the
+    /// checker saw the workspace full before it returned.
+    var fillMs: Double?
+    var seenWhileInjecting = false
     var problems: [String] = []
 }
 
@@ -136,18 +140,23 @@ public struct FaultRounds {
         defer { pool.release(vm) }
         let c = try checker(for: vm)
         defer { c.stop() }
+        let t0 = Monotonic.nanos()
         let fault = try FaultInjector.inject(.workspaceFull, into: vm)
+        out.fillMs = Double(fault.atNs - t0) / 1e6
         if let v = c.waitForFailure(timeout: missAfter + 10) {
-            out.detectionMs = Double(Int64(v.atNs) - Int64(fault.atNs)) / 1e6
+            // The workspace fills progressively: the checker may see it full
+            // before the filling command returns (counted as 0, and noted).
+            out.detectionMs = max(0, Double(Int64(v.atNs) - Int64(fault.atNs)) / 1e6)
+            out.seenWhileInjecting = v.atNs < fault.atNs
             out.verdict = v.reason
             if v.reason != HealthChecker.workspaceFullReason { out.problems.append("workspace_full judged as '\(v.reason)'") }
         } else { out.problems.append("workspace_full: no unhealthy verdict") }
-        let t0 = Monotonic.nanos()
+        let tWrite = Monotonic.nanos()
         do {
             _ = try vm.session.call(.writeFile, ["path": .string("more.txt"), "content": .string(String(repeating: "x", count: 64 << 10))], timeout: 10)
             out.problems.append("workspace_full: a 64 KiB write into a full workspace succeeded")
         } catch {
-            out.inFlightErrorMs = Double(Monotonic.nanos() - t0) / 1e6
+            out.inFlightErrorMs = Double(Monotonic.nanos() - tWrite) / 1e6
             out.inFlightMessage = "\(error)"
             if !"\(error)".contains("space") { out.problems.append("workspace_full: unclear write error: \(error)") }
         }

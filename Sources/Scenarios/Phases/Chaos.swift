@@ -76,6 +76,13 @@ enum ChaosBenchmarks {
                 file.add("detection_ms_\(kind.rawValue)", try MetricSeries(metric: .latency, unit: "ms", description: "\(kind.rawValue): injection to the health checker's verdict", series: .init(samples: d), judged: false))
             }
         }
+        let fills = outcomes.compactMap(\.fillMs)
+        if !fills.isEmpty {
+            file.add("workspace_fill_ms", try MetricSeries(metric: .latency, unit: "ms", description: "workspace_full: the filling command's duration", series: .init(samples: fills), judged: false))
+            file.notes.append("workspace_full: detection is measured from the filling command's return; \(outcomes.filter(\.seenWhileInjecting).count) of \(fills.count) were reported while it was still running (the workspace fills progressively), counted as 0 ms.")
+        }
+        let writeErrors = outcomes.filter { $0.kind == .workspaceFull }.compactMap(\.inFlightMessage)
+        if let m = writeErrors.first { file.notes.append("Example write error on a full workspace: \(m)") }
         let vmEnding = outcomes.filter { FaultRounds.vmKinds.contains($0.kind) }
         let inflight = vmEnding.compactMap(\.inFlightErrorMs)
         if !inflight.isEmpty {
