@@ -6,6 +6,7 @@
 //   "ping"  -> "ok free_kb=<workspace free KiB> carrier=<eth0 carrier: 1, 0, or -1 without a NIC>"
 //   "crash" -> the agent aborts (it is PID 1, so the guest kernel then panics and QEMU exits)
 //   "panic" -> the guest kernel panics (/proc/sysrq-trigger), or "error ..." where it cannot
+//   "netem DELAY_MS LOSS_PERCENT RATE_KBIT" / "netem off" -> "ok netem" or "error ..." (NetemControl.swift)
 // The port carries only host-to-guest control; nothing in the guest can write to it.
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +37,13 @@ func healthReply(_ request: String) -> String {
         _ = write(fd, "c", 1)
         close(fd)
         return "error the kernel did not panic"
-    default: return "error unknown health request '\(request.prefix(40))'"
+    case "netem off": return Netem.clear().map { "error \($0)" } ?? "ok netem"
+    default:
+        let words = request.split(separator: " ")
+        if words.count == 4, words[0] == "netem", let d = Double(words[1]), let l = Double(words[2]), let r = Double(words[3]) {
+            return Netem.set(delayMs: d, lossPercent: l, rateKbit: r).map { "error \($0)" } ?? "ok netem"
+        }
+        return "error unknown health request '\(request.prefix(40))'"
     }
 }
 

@@ -21,7 +21,8 @@ public enum FaultKind: String, CaseIterable, Sendable {
     case snapshotCorrupt = "snapshot_corrupt"
     /// The guest's NIC link set down (QMP set_link); undone by setting it up.
     case networkPartition = "network_partition"
-    /// Delay, loss and a rate limit on the guest's traffic.
+    /// Delay, loss and a rate limit on the guest's outgoing traffic: netem,
+    /// set by the guest agent over rtnetlink (the host kernel has no netem).
     case networkDegraded = "network_degraded"
 
     /// Faults that act on a running VMM process alone (injectable by pid).
@@ -30,8 +31,6 @@ public enum FaultKind: String, CaseIterable, Sendable {
     /// Why this fault cannot be injected on this host, or nil.
     public var notInjectableHere: String? {
         switch self {
-        case .networkDegraded:
-            return "not injected on this host: shaping needs netem, which the host kernel lacks (tbf/htb cannot delay or drop), and the guest image ships no `tc` able to configure netem (busybox tc has no netem); QEMU user networking cannot be shaped"
         default: return nil
         }
     }
@@ -55,6 +54,9 @@ public struct FaultError: Error, CustomStringConvertible {
 /// Injects faults into QEMU sandboxes (and, for the process-level kinds,
 /// into any VMM by pid).
 public enum FaultInjector {
+    /// What `network_degraded` does to the guest's outgoing traffic.
+    public static let degradation = (delayMs: 100, lossPercent: 2, rateKbit: 1000)
+
     /// Injects `kind` into `vm`. `snapshot` is the file to corrupt for
     /// `snapshotCorrupt` (the pool's current state file).
     public static func inject(_ kind: FaultKind, into vm: QEMUSandbox?, snapshotFile: String? = nil) throws -> InjectedFault {
@@ -78,7 +80,10 @@ public enum FaultInjector {
             let at = Monotonic.nanos()
             return InjectedFault(kind: kind, atNs: at) { try qmp.execute("set_link", ["name": .string("nic0"), "up": .bool(true)]) }
         case .networkDegraded:
-            throw FaultError(kind.notInjectableHere ?? "not injectable")
+            guard let vm, vm.healthFD >= 0, vm.echoPort != nil else { throw FaultError("network_degraded needs a sandbox with a NIC and a health channel") }
+            let d = degradation
+            let f = try guestRequest("netem \(d.delayMs) \(d.lossPercent) \(d.rateKbit)", fd: vm.healthFD, kind: kind)
+            return InjectedFault(kind: kind, atNs: f.atNs) { _ = try guestRequest("netem off", fd: vm.healthFD, kind: kind) }
         }
     }
 

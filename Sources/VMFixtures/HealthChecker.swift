@@ -35,6 +35,24 @@ public final class HealthChecker: @unchecked Sendable {
     private var beats = 0
     private let onUnhealthy: @Sendable (HealthVerdict) -> Void
     private let done = DispatchSemaphore(value: 0)
+    /// Optional: the guest's TCP echo on this loopback port, probed after
+    /// each good heartbeat (one persistent connection). Degraded when two
+    /// probes in a row take more than `degradedFactor` x the calibrated
+    /// round trip (median of the first five) plus 20 ms, or time out.
+    public var echoPort: Int?
+    public var degradedFactor = 5.0
+    private var echoFD: Int32 = -1
+    private var calibration: [Double] = []
+    private var slowInARow = 0
+    private var echoRTTs: [(at: UInt64, ms: Double)] = []
+    /// The calibrated echo round trip (ms), once known.
+    public var echoBaselineMs: Double? { lock.lock(); defer { lock.unlock() }; return baseline }
+    private var baseline: Double?
+    /// Echo round trips measured since `since`.
+    public func echoSamples(since: UInt64) -> [Double] {
+        lock.lock(); defer { lock.unlock() }
+        return echoRTTs.filter { $0.at >= since }.map(\.ms)
+    }
 
     /// `fd`: the host end of the heartbeat port (borrowed, not closed here).
     public init(fd: Int32, interval: Double, missAfter: Double, minFreeKB: Int = 1024,
@@ -64,6 +82,7 @@ public final class HealthChecker: @unchecked Sendable {
     public func stop() {
         lock.lock(); let was = stopped; stopped = true; lock.unlock()
         if !was { done.wait() }
+        if echoFD >= 0 { close(echoFD); echoFD = -1 }
     }
 
     /// The first unhealthy verdict, if any.
@@ -112,6 +131,7 @@ public final class HealthChecker: @unchecked Sendable {
                 return HealthVerdict(healthy: false, reason: Self.workspaceFullReason, atNs: now)
             }
             if fields["carrier"] == 0 { return HealthVerdict(healthy: false, reason: "network link down", atNs: now) }
+            if echoPort != nil, let degraded = probeNetwork() { return HealthVerdict(healthy: false, reason: degraded, atNs: Monotonic.nanos()) }
             return HealthVerdict(healthy: true, reason: "", atNs: now)
         } catch ChannelError.timedOut {
             return HealthVerdict(healthy: false, reason: String(format: "no heartbeat within %.0f ms (guest frozen or hung)", missAfter * 1000), fatal: true, atNs: Monotonic.nanos())
@@ -119,6 +139,35 @@ public final class HealthChecker: @unchecked Sendable {
             dead = true
             return HealthVerdict(healthy: false, reason: "heartbeat channel closed (the VMM or the guest is gone): \(error)", fatal: true, atNs: Monotonic.nanos())
         }
+    }
+
+    /// One echo through the guest's network; a reason when it is degraded.
+    private func probeNetwork() -> String? {
+        guard let port = echoPort else { return nil }
+        if echoFD < 0 { echoFD = LoopbackPort.connect(port: port) ?? -1 }
+        guard echoFD >= 0 else { return nil }  // not up yet: no verdict
+        let ch = LineChannel(readFD: echoFD, writeFD: echoFD, maxLine: 256, ownsFDs: false)
+        let t0 = Monotonic.nanos()
+        var ms: Double?
+        do {
+            try ch.send("0123456789abcde")
+            _ = try ch.readLine(deadline: t0 + UInt64(missAfter * 1e9))
+            ms = Double(Monotonic.nanos() - t0) / 1e6
+        } catch {
+            close(echoFD); echoFD = -1
+        }
+        lock.lock(); defer { lock.unlock() }
+        if let ms { echoRTTs.append((t0, ms)) }
+        guard let base = baseline else {
+            if let ms { calibration.append(ms) }
+            if calibration.count >= 5 { baseline = calibration.sorted()[calibration.count / 2] }
+            return nil
+        }
+        let slow = ms.map { $0 > max(degradedFactor * base, base + 20) } ?? true
+        slowInARow = slow ? slowInARow + 1 : 0
+        guard slowInARow >= 2 else { return nil }
+        return ms.map { String(format: "network degraded (echo %.1f ms, baseline %.2f ms)", $0, base) }
+            ?? String(format: "network degraded (echo timed out after %.0f ms)", missAfter * 1000)
     }
 
     /// `key=value` integers of a heartbeat reply.

@@ -39,11 +39,16 @@ enum ChaosBenchmarks {
         let tDuring = Monotonic.nanos()
         var outcomes: [FaultOutcome] = []
         var notInjected: [String] = []
+        var echoBefore: [Double] = [], echoDuring: [Double] = []
         for kind in FaultKind.allCases {
             if let why = kind.notInjectableHere { notInjected.append("\(kind.rawValue): \(why)"); ctx.progress("  \(kind.rawValue): \(why)"); continue }
             var these: [FaultOutcome] = []
             switch kind {
             case .networkPartition: these = try runner.partitionRounds(backend: backend, rounds: rounds)
+            case .networkDegraded:
+                let r = try runner.degradedRounds(backend: backend, rounds: rounds)
+                these = r.outcomes
+                echoBefore = r.baselineMs; echoDuring = r.degradedMs
             default:
                 for _ in 0..<rounds {
                     switch kind {
@@ -65,7 +70,7 @@ enum ChaosBenchmarks {
         let before = probe.window(tBefore, tDuring), during = probe.window(tDuring, tAfter), after = probe.window(tAfter, tEnd)
 
         var file = ctx.newFile(scope: "faults", phase: .chaos, iterations: rounds, warmup: 0, loadBefore: load, notes: [
-            "Faults are real: SIGKILL/SIGSTOP of the VMM, the guest agent aborting inside the guest (it is PID 1, so the guest kernel panics after it), a guest kernel panic (sysrq c), the guest's workspace filled (fallocate, then dd to ENOSPC), the pool's snapshot state file overwritten in place before the pool restores from it, and the guest NIC's link set down over QMP.",
+            "Faults are real: SIGKILL/SIGSTOP of the VMM, the guest agent aborting inside the guest (it is PID 1, so the guest kernel panics after it), a guest kernel panic (sysrq c), the guest's workspace filled (fallocate, then dd to ENOSPC), the pool's snapshot state file overwritten in place before the pool restores from it, the guest NIC's link set down over QMP, and netem (delay, loss, rate) on the guest's NIC.",
             "detection_ms_<kind>: from the injection to the health checker's unhealthy verdict; heartbeats every \(s.healthIntervalMs) ms on the guest's own health port (a thread of the agent), unhealthy after \(s.healthMissMs) ms without an answer, on a closed channel, a workspace with < 1 MiB free, or the link down. snapshot_corrupt: from the overwrite to the pool's rebuild record.",
             "inflight_error_ms: from a VM-ending or freezing fault to the error of the tool call in flight (sleep 30 in the guest); the checker's verdict fails it at once. fault_bound_ms: \(String(format: "%.1f", runner.inFlightBound)) s (missed heartbeat + interval + 1 s), the bound on both, from the settings (not a measured figure).",
             "bystander_*_ms: agent ping round trips of a sandbox no fault touches, 3 s before, during all faults, 3 s after; affected = permutation test p < 0.01 and median change > \(Int(bystanderEffect * 100)) %.",
@@ -75,6 +80,12 @@ enum ChaosBenchmarks {
             if !d.isEmpty {
                 file.add("detection_ms_\(kind.rawValue)", try MetricSeries(metric: .latency, unit: "ms", description: "\(kind.rawValue): injection to the health checker's verdict", series: .init(samples: d), judged: false))
             }
+        }
+        if !echoBefore.isEmpty, !echoDuring.isEmpty {
+            file.add("degraded_echo_before_ms", try MetricSeries(metric: .network, unit: "ms", description: "TCP echo round trip before each degradation", series: .init(samples: echoBefore), judged: false))
+            file.add("degraded_echo_during_ms", try MetricSeries(metric: .network, unit: "ms", description: "TCP echo round trip while degraded", series: .init(samples: echoDuring), judged: false))
+            let d = FaultInjector.degradation
+            file.notes.append("network_degraded: netem on the guest's eth0 (delay \(d.delayMs) ms, loss \(d.lossPercent) %, rate \(d.rateKbit) kbit/s), set by the agent over rtnetlink; detected by the checker's TCP echo probe (two probes in a row above 5x the calibrated echo + 20 ms, or timed out).")
         }
         let fills = outcomes.compactMap(\.fillMs)
         if !fills.isEmpty {
