@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "PerfReportsTests", dependencies: ["PerfReports", "PerfMetrics", "PerfStats", "LGSettings"],
                     resources: [.copy("Fixtures")]),
         // The tagged validation suites ([tag:spawn], [tag:baseline], ...).
-        .testTarget(name: "ValidationTests", dependencies: ["Scenarios", "PerfMetrics", "VMFixtures", "LGSettings", "ToolCalls", "AgentProtocol",
+        .testTarget(name: "ValidationTests", dependencies: ["Scenarios", "PerfMetrics", "PerfReports", "VMFixtures", "LGSettings", "ToolCalls", "AgentProtocol",
                                                         .product(name: "MCP", package: "swift-sdk")]),
     ]
 )

@@ -94,6 +94,7 @@ mkdir(options.workspace, 0o755)
 _ = chdir(options.workspace)
 let tools = Tools(workspace: options.workspace, commandCPUSeconds: options.commandCPUSeconds)
 let channel = LineChannel(readFD: readFD, writeFD: writeFD, ownsFDs: false)
+if options.mode == "vm" { startHealthResponder(workspace: tools.root) }
 
 do {
     try channel.send(AgentHello(uptimeAtStartMs: startUptime, agentUptimeMs: agentUptime, helloUptimeMs: uptimeMs(),

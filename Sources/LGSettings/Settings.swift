@@ -59,7 +59,18 @@ public struct Settings: Sendable, Equatable {
     public var exhaustionCgroupMB: Int
     public var chaosRounds: Int
     public var recoveryRounds: Int
-    public var soakCycles: Int
+    /// LUMINAGUARD_HEALTH_INTERVAL_MS: the health checker's heartbeat
+    /// interval per sandbox; LUMINAGUARD_HEALTH_MISS_MS: a heartbeat not
+    /// answered within this makes the sandbox unhealthy.
+    public var healthIntervalMs: Int
+    public var healthMissMs: Int
+    /// LUMINAGUARD_SOAK_SECS: the production soak's duration (`--duration`);
+    /// LUMINAGUARD_SOAK_AGENTS: agents calling tools through MCP meanwhile.
+    public var soakSeconds: Double
+    public var soakAgents: Int
+    /// Test-only: every soak tool call keeps one descriptor open (a leak the
+    /// soak must catch).
+    public var testLeakFDPerCall: Bool
     /// Test-only: a delay added to every QEMU spawn, to show that the
     /// relative budgets catch a harness that really got slower.
     public var testSpawnDelayMs: Int
@@ -108,9 +119,13 @@ public struct Settings: Sendable, Equatable {
         .init(name: "LUMINAGUARD_SCALE_WINDOW_SECS", accepts: "1-3600", defaultText: "60 (quick: 10)", meaning: "scale phase: the wall window per N over which the agents call tools (throughput is counted over it)"),
         .init(name: "LUMINAGUARD_EXHAUSTION_VMS", accepts: "1-1000", defaultText: "250 (quick: 80)", meaning: "exhaustion phase: at most this many VMs (the phase's own count limit; the memory cgroup's limit is meant to stop the ramp first)"),
         .init(name: "LUMINAGUARD_EXHAUSTION_CGROUP_MB", accepts: "128-1048576", defaultText: "3072 (quick: 1024)", meaning: "exhaustion phase: memory.limit_in_bytes of the cgroup v1 memory group (made by the harness, as root) its VMs run in; admission refuses against it"),
-        .init(name: "LUMINAGUARD_CHAOS_ROUNDS", accepts: "1-1000", defaultText: "10 (quick: 3)", meaning: "chaos phase: faults injected per kind"),
-        .init(name: "LUMINAGUARD_RECOVERY_ROUNDS", accepts: "1-1000", defaultText: "10 (quick: 3)", meaning: "recovery phase: kill-and-replace rounds"),
-        .init(name: "LUMINAGUARD_SOAK_CYCLES", accepts: "1-100000", defaultText: "100 (quick: 10)", meaning: "production phase: spawn/work/shutdown cycles"),
+        .init(name: "LUMINAGUARD_CHAOS_ROUNDS", accepts: "1-1000", defaultText: "50 (quick: 10)", meaning: "chaos phase: faults injected per kind"),
+        .init(name: "LUMINAGUARD_RECOVERY_ROUNDS", accepts: "1-1000", defaultText: "50 (quick: 10)", meaning: "recovery phase: fault-and-replace rounds through the pool"),
+        .init(name: "LUMINAGUARD_HEALTH_INTERVAL_MS", accepts: "5-60000", defaultText: "100", meaning: "health checker: heartbeat interval per sandbox (on the guest's own health port, independent of tool calls)"),
+        .init(name: "LUMINAGUARD_HEALTH_MISS_MS", accepts: "10-600000", defaultText: "2000", meaning: "health checker: a heartbeat not answered within this makes the sandbox unhealthy (under TCG on a busy 2-core host, heartbeats of a busy guest were seen taking 1.5 s)"),
+        .init(name: "LUMINAGUARD_SOAK_SECS", accepts: "5-604800", defaultText: "1800 (quick: 60)", meaning: "production soak: duration (lgperf run --duration sets it)"),
+        .init(name: "LUMINAGUARD_SOAK_AGENTS", accepts: "1-100", defaultText: "5", meaning: "production soak: concurrent agents running the tool mix through MCP"),
+        .init(name: "LUMINAGUARD_TEST_LEAK_FD_PER_CALL", accepts: "0 or 1", defaultText: "0", meaning: "test only: every soak tool call keeps a descriptor open (the soak must fail)"),
         .init(name: "LUMINAGUARD_TEST_SPAWN_DELAY_MS", accepts: "0-60000", defaultText: "0", meaning: "test only: delay added to every QEMU spawn (shows the budgets catch a slower harness)"),
         .init(name: "GITHUB_SHA", accepts: "a commit id", defaultText: "git HEAD", meaning: "the commit recorded in metrics files"),
         .init(name: "SWT_SWIFT_ERROR_BACKTRACING_ENABLED", accepts: "0 or 1", defaultText: "scripts set 0", meaning: "Swift Testing's thrown-error backtraces; not 0 slows MCP round trips 2-3x (files say so)"),
@@ -193,9 +208,13 @@ public struct Settings: Sendable, Equatable {
             scaleWindowSeconds: seconds("LUMINAGUARD_SCALE_WINDOW_SECS", quick ? 10 : 60, 1...3600),
             exhaustionVMs: int("LUMINAGUARD_EXHAUSTION_VMS", quick ? 80 : 250, 1...1000),
             exhaustionCgroupMB: int("LUMINAGUARD_EXHAUSTION_CGROUP_MB", quick ? 1024 : 3072, 128...1_048_576),
-            chaosRounds: int("LUMINAGUARD_CHAOS_ROUNDS", quick ? 3 : 10, 1...1000),
-            recoveryRounds: int("LUMINAGUARD_RECOVERY_ROUNDS", quick ? 3 : 10, 1...1000),
-            soakCycles: int("LUMINAGUARD_SOAK_CYCLES", quick ? 10 : 100, 1...100_000),
+            chaosRounds: int("LUMINAGUARD_CHAOS_ROUNDS", quick ? 10 : 50, 1...1000),
+            recoveryRounds: int("LUMINAGUARD_RECOVERY_ROUNDS", quick ? 10 : 50, 1...1000),
+            healthIntervalMs: int("LUMINAGUARD_HEALTH_INTERVAL_MS", 100, 5...60_000),
+            healthMissMs: int("LUMINAGUARD_HEALTH_MISS_MS", 2000, 10...600_000),
+            soakSeconds: seconds("LUMINAGUARD_SOAK_SECS", quick ? 60 : 1800, 5...604_800),
+            soakAgents: int("LUMINAGUARD_SOAK_AGENTS", 5, 1...100),
+            testLeakFDPerCall: flag("LUMINAGUARD_TEST_LEAK_FD_PER_CALL"),
             testSpawnDelayMs: int("LUMINAGUARD_TEST_SPAWN_DELAY_MS", 0, 0...60_000),
             commitOverride: text("GITHUB_SHA"),
             thrownErrorBacktraces: env["SWT_SWIFT_ERROR_BACKTRACING_ENABLED"] != "0")

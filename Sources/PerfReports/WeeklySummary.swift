@@ -182,7 +182,7 @@ public enum WeeklySummary {
         }
         // With a criteria file: the phase's own criteria decide.
         let verdicts = phaseCriteria.map { PhaseCriteria.evaluate($0.criteria(for: phase), files: used) }
-        let status: Status
+        var status: Status
         if rows.isEmpty || rows.allSatisfy({ $0.series.samples.isEmpty }) { status = .noData }
         else if let verdicts {
             if verdicts.isEmpty { status = .incomplete }
@@ -194,6 +194,13 @@ public enum WeeklySummary {
         else if judged.isEmpty || criteria.contains(where: { $0.required && $0.met == nil }) { status = .incomplete }
         else { status = .pass }
 
+        // Production is the go/no-go: it passes only when every phase does.
+        var readiness: String?
+        if phase == .production, let phaseCriteria {
+            let earlier = ProductionReadiness.earlierPhases(metrics: metricsLocation, selection: o.selection, criteria: phaseCriteria)
+            readiness = ProductionReadiness.markdown(earlier, soakGo: status == .pass)
+            if status == .pass, !earlier.allSatisfy(\.go) { status = earlier.contains(where: \.anyMissed) ? .fail : .incomplete }
+        }
         let caveats = used.compactMap { f in f.file.labels.caveat.map { (f, $0) } }
         var md = ""
         let title = "Week \(phase.weeks) \(phase.rawValue.capitalized) Summary: \(phase.focus)"
@@ -211,6 +218,7 @@ public enum WeeklySummary {
         case .noData: statusIcon = "⛔"
         }
         md += "**Status: \(statusIcon) \(status.rawValue)**\n\n"
+        if let readiness { md += readiness }
         if !caveats.isEmpty {
             md += "> ⚠️ **WARNING: these are not hardware-KVM numbers.**\n"
             for (f, c) in caveats {

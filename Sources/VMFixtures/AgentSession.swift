@@ -1,15 +1,21 @@
 import Foundation
 import AgentProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum AgentError: Error, CustomStringConvertible, Equatable {
     /// The agent answered with an error (bad arguments, path outside the workspace, ...).
     case toolFailed(op: String, message: String)
     case protocolViolation(String)
+    /// The health checker declared the sandbox failed while the call waited.
+    case sandboxFailed(op: String, reason: String)
 
     public var description: String {
         switch self {
         case .toolFailed(let op, let m): return "\(op) failed in the guest: \(m)"
         case .protocolViolation(let m): return "guest agent protocol violation: \(m)"
+        case .sandboxFailed(let op, let r): return "\(op) failed: the sandbox failed its health check (\(r))"
         }
     }
 }
@@ -63,6 +69,28 @@ public final class AgentSession: @unchecked Sendable {
 
     public func measuredCall(opName: String, _ args: [String: JSON] = [:], timeout: Double? = nil) throws -> (result: JSON, agentMs: Double?) {
         lock.lock(); defer { lock.unlock() }
+        do { return try exchange(opName: opName, args, timeout: timeout) } catch {
+            if let reason = abandonedReason { throw AgentError.sandboxFailed(op: opName, reason: reason) }
+            throw error
+        }
+    }
+
+    private let abandonLock = NSLock()
+    private var abandoned: String?
+    private var abandonedReason: String? { abandonLock.lock(); defer { abandonLock.unlock() }; return abandoned }
+
+    /// Gives the sandbox up (its health check failed): the call in flight and
+    /// every later one fail at once with the reason, not at their timeouts.
+    /// Does not wait for the call in flight.
+    public func abandon(reason: String) {
+        abandonLock.lock()
+        let first = abandoned == nil
+        if first { abandoned = reason }
+        abandonLock.unlock()
+        if first { _ = Glibc.shutdown(channel.readFD, Int32(SHUT_RDWR)) }
+    }
+
+    private func exchange(opName: String, _ args: [String: JSON], timeout: Double?) throws -> (result: JSON, agentMs: Double?) {
         let id = nextID
         nextID += 1
         let deadline = Monotonic.nanos() + UInt64((timeout ?? requestTimeout) * 1e9)

@@ -7,7 +7,7 @@ struct LGPerf: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lgperf",
         abstract: "LuminaGuard Perf: measures JIT micro-VM agent sandboxes against their performance targets.",
-        subcommands: [RunCommand.self, ListCommand.self, DoctorCommand.self, ImageCommand.self, TableCommand.self, CheckCommand.self, StartupProbeCommand.self, PoolCommand.self, ReportCommand.self, CompareCommand.self, ABCommand.self, TrendsCommand.self, MCPServerCommand.self, ToolLatencyCommand.self])
+        subcommands: [RunCommand.self, ListCommand.self, DoctorCommand.self, ImageCommand.self, TableCommand.self, CheckCommand.self, StartupProbeCommand.self, PoolCommand.self, ReportCommand.self, CompareCommand.self, ABCommand.self, TrendsCommand.self, MCPServerCommand.self, ToolLatencyCommand.self, ChaosCommand.self])
 
     /// As ArgumentParser's, except that a run interrupted by Ctrl-C (or
     /// SIGTERM) exits 128 + signal even when its work fails first because the

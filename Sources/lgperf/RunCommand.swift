@@ -43,12 +43,17 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Write metrics files only (no JUnit, no weekly summaries).")
     var noReports = false
 
+    @Option(help: "The production soak's duration in seconds (overrides LUMINAGUARD_SOAK_SECS; quick default 60, full 1800).")
+    var duration: Double?
+
     func run() async throws {
         ProcessRegistry.shared.installSignalHandlers { sig in
             Console.line("\n[lgperf] interrupted (signal \(sig)): ending every VM started by this run")
         }
         var env = ProcessInfo.processInfo.environment
         if let backend { env["LUMINAGUARD_BACKEND"] = backend }
+        // Validated with the other settings, so a bad value gets the same error.
+        if let duration { env["LUMINAGUARD_SOAK_SECS"] = Settings.format(duration) }
         let settings: Settings
         do { settings = try Settings.load(environment: env, mode: quick ? .quick : .full) } catch { throw invalid(error) }
         Settings.install(settings)

@@ -23,7 +23,7 @@ import Testing
     /// Phase sizes never depend on whether ITERATIONS happens to be set.
     @Test func phaseSizesAreExplicit() throws {
         let s = try Settings.load(environment: ["ITERATIONS": "5"], mode: .quick)
-        #expect(s.iterations == 5 && s.exhaustionVMs == 80 && s.soakCycles == 10)
+        #expect(s.iterations == 5 && s.exhaustionVMs == 80 && s.soakSeconds == 60 && s.chaosRounds == 10)
         #expect(try Settings.load(environment: ["LUMINAGUARD_EXHAUSTION_VMS": "7"], mode: .quick).exhaustionVMs == 7)
     }
 
@@ -33,7 +33,7 @@ import Testing
         ("LUMINAGUARD_READY_TIMEOUT_SECS", "nan"), ("LUMINAGUARD_POOL_SIZE", "21"), ("LUMINAGUARD_POOL_SIZE", "0"),
         ("LUMINAGUARD_SNAPSHOT_REFRESH_SECS", "59"), ("LUMINAGUARD_SCALE_LEVELS", "1,101"), ("LUMINAGUARD_SCALE_LEVELS", "2,1"),
         ("LUMINAGUARD_SCALE_LEVELS", "1,,2"), ("LUMINAGUARD_SCALE_LEVELS", "0"), ("LUMINAGUARD_SCALE_WINDOW_SECS", "0.5"), ("LUMINAGUARD_EXHAUSTION_VMS", "0"),
-        ("LUMINAGUARD_CHAOS_ROUNDS", "x"), ("LUMINAGUARD_RECOVERY_ROUNDS", "0"), ("LUMINAGUARD_SOAK_CYCLES", "-3"),
+        ("LUMINAGUARD_CHAOS_ROUNDS", "x"), ("LUMINAGUARD_RECOVERY_ROUNDS", "0"), ("LUMINAGUARD_SOAK_SECS", "4"), ("LUMINAGUARD_HEALTH_INTERVAL_MS", "0"), ("LUMINAGUARD_TEST_LEAK_FD_PER_CALL", "2"),
         ("LUMINAGUARD_TEST_SPAWN_DELAY_MS", "60001"), ("LUMINAGUARD_REQUIRE_VM", "yes"),
     ])
     func everyBadValueGetsTheSameClearError(name: String, value: String) {

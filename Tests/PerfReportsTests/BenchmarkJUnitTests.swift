@@ -56,7 +56,8 @@ struct JUnitPage {
 extension `Report generator` {
 @Suite struct `JUnit of an lgperf run for CI pages` {
     typealias Spec = Metrics.SeriesSpec
-    static let criteria = Fixture.packageRoot.appendingPathComponent("Fixtures/criteria/phase-criteria.json")
+    /// A frozen criteria file for the tests of the machinery (Fixtures/README.md).
+    static let criteria = Fixture.packageRoot.appendingPathComponent("Tests/PerfReportsTests/Fixtures/mechanics-criteria.json")
 
     /// Ten cold boots as measured under TCG (ms): median 1805, 95 % CI ranks 2..9 = 1761-1874.
     static let tcgBoots: [Double] = [1806, 1799, 1761, 1994, 1812, 1788, 1874, 1804, 1750, 1830]

@@ -4,7 +4,8 @@ import PerfMetrics
 import Testing
 @testable import PerfReports
 
-private var criteriaURL: URL { Fixture.packageRoot.appendingPathComponent("Fixtures/criteria/phase-criteria.json") }
+/// A frozen criteria file for the tests of the machinery (Fixtures/README.md).
+private var criteriaURL: URL { Fixture.packageRoot.appendingPathComponent("Tests/PerfReportsTests/Fixtures/mechanics-criteria.json") }
 
 /// Renders SVG to PNG with rsvg-convert (Debian: librsvg2-bin, installed by
 /// scripts/install-deps.sh), as a reviewer's viewer would.

@@ -5,7 +5,9 @@ import Testing
 @testable import PerfReports
 
 /// The project's criteria file.
-private var criteriaURL: URL { Fixture.packageRoot.appendingPathComponent("Fixtures/criteria/phase-criteria.json") }
+private var projectCriteriaURL: URL { Fixture.packageRoot.appendingPathComponent("Fixtures/criteria/phase-criteria.json") }
+/// A frozen criteria file for the tests of the machinery (Fixtures/README.md).
+private var criteriaURL: URL { Fixture.packageRoot.appendingPathComponent("Tests/PerfReportsTests/Fixtures/mechanics-criteria.json") }
 
 extension `Report generator` {
 @Suite struct `Phase acceptance criteria` {
@@ -35,7 +37,7 @@ extension `Report generator` {
     // MARK: the file
 
     @Test func `the project's criteria file covers every phase with the benchmarks' series`() throws {
-        let c = try PhaseCriteria.load(from: criteriaURL)
+        let c = try PhaseCriteria.load(from: projectCriteriaURL)
         #expect(Set(c.phases.keys) == Set(Phase.allCases))
         let baseline = c.criteria(for: .baseline)
         #expect(baseline.count == 7)
@@ -53,14 +55,18 @@ extension `Report generator` {
         #expect(c.criteria(for: .exhaustion).contains {
             $0.key == "vms/tool_latency_ms" && $0.limit == .relative(series: "vms/first_step_ping_ms", stat: .median, factor: 10)
         })
-        #expect(c.criteria(for: .chaos).contains { $0.key == "vm_kill/failure_detection_ms" && $0.stat == .max && $0.op == .atMost && $0.limit == .value(2000) })
-        #expect(c.criteria(for: .chaos).contains { $0.key == "partition/partition_heal_ms" && $0.limit == .value(10000) })
+        let chaos = c.criteria(for: .chaos)
+        #expect(chaos.contains { $0.key == "faults/undetected_faults" && $0.limit == .value(0) })
+        #expect(chaos.contains { $0.key == "faults/detection_ms_vmm_kill" && $0.stat == .max && $0.op == .atMost
+            && $0.limit == .relative(series: "faults/fault_bound_ms", stat: .max, factor: 1) })
+        #expect(chaos.contains { $0.key == "faults/bystander_affected" && $0.limit == .value(0) })
         #expect(c.criteria(for: .recovery).contains {
-            $0.key == "replace/recovery_time_ms" && $0.limit == .relative(series: "replace/cold_spawn_ms", stat: .median, factor: 1.5)
+            $0.key == "pool/recovery_pool_ms" && $0.limit == .relative(series: "pool/recovery_cold_ms", stat: .median, factor: 1)
         })
-        #expect(c.criteria(for: .recovery).contains { $0.key == "frozen/timeout_ms" && $0.limit == .value(3000) })
+        #expect(c.criteria(for: .recovery).contains { $0.key == "pool/refill_per_vm_ms" && $0.limit == .relative(series: "pool/restore_ms", stat: .median, factor: 3) })
         #expect(Set(c.criteria(for: .production).map(\.key)) == [
-            "soak/harness_rss_growth_mb", "soak/fd_growth", "soak/vm_left", "soak/tool_latency_ms",
+            "soak/fd_slope_per_min", "soak/rss_slope_mb_per_min", "soak/vmm_slope_per_min", "soak/run_dirs_slope_per_min",
+            "soak/latency_drift", "soak/call_errors", "soak/vm_left", "soak/tool_latency_ms",
         ])
         let ids = Phase.allCases.flatMap { c.criteria(for: $0).map(\.id) }
         #expect(Set(ids).count == ids.count)

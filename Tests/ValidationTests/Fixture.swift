@@ -1,4 +1,5 @@
 import Foundation
+import PerfReports
 import Testing
 import HostProbes
 import LGSettings
@@ -65,6 +66,14 @@ enum Fixture {
         let files = try await run(id, backend: backend, settings: settings)
         try #require(files.count == 1, "\(id) wrote \(files.count) files")
         return files[0].file
+    }
+
+    /// The project's criteria for `phase`, judged on the files a benchmark wrote.
+    static func criteria(_ phase: Phase, _ written: [WrittenMetrics]) throws -> [CriterionResult] {
+        let criteria = try PhaseCriteria.load(from: URL(fileURLWithPath: ProjectPaths.root + "/Fixtures/criteria/phase-criteria.json"))
+        let scopes = Set(written.map(\.file.scope))
+        return PhaseCriteria.evaluate(criteria.criteria(for: phase).filter { scopes.contains($0.scope) },
+                                      files: written.map { LoadedMetrics(url: $0.url, file: $0.file) })
     }
 
     /// Fails the test if any VM started by the suites is still running.
