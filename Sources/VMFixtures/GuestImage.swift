@@ -63,6 +63,19 @@ public struct GuestImage: Sendable, Equatable {
     /// recipe) and compiles nothing, so this costs milliseconds, not the
     /// seconds of a `swift build` of the guest agent.
     public static func lookup() throws -> GuestImage? {
+        let run = try runBuildScript(["--lookup"], showErrors: false)
+        // 4: not built for these inputs; anything else is a broken set-up.
+        if run.status == 4 { return nil }
+        guard run.status == 0 else {
+            throw VMError("looking up the guest image failed (scripts/build-guest-image.sh --lookup exited \(run.status))",
+                          fix: "run scripts/build-guest-image.sh to see why")
+        }
+        return try image(at: run.lastLine)
+    }
+
+    /// Runs scripts/build-guest-image.sh: its exit status and the last line it
+    /// printed (the image directory, when it succeeds).
+    private static func runBuildScript(_ arguments: [String], showErrors: Bool) throws -> (status: Int32, lastLine: String) {
         let script = ProjectPaths.root + "/scripts/build-guest-image.sh"
         guard FileManager.default.isExecutableFile(atPath: script) else {
             throw VMError("the image build script \(script) is missing", fix: "run from a checkout of the project, or set LUMINAGUARD_ROOT")
@@ -70,19 +83,18 @@ public struct GuestImage: Sendable, Equatable {
         let out = Pipe()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: script)
-        p.arguments = ["--lookup"]
+        p.arguments = arguments
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        p.standardError = showErrors ? FileHandle.standardError : FileHandle.nullDevice
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        // 4: not built for these inputs; anything else is a broken set-up.
-        if p.terminationStatus == 4 { return nil }
-        guard p.terminationStatus == 0 else {
-            throw VMError("looking up the guest image failed (\(script) --lookup exited \(p.terminationStatus))",
-                          fix: "run scripts/build-guest-image.sh to see why")
-        }
-        let dir = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        return (p.terminationStatus, last)
+    }
+
+    /// The image in a directory the build script named, checked.
+    private static func image(at dir: String) throws -> GuestImage {
         let image = inDirectory(dir, key: (dir as NSString).lastPathComponent)
         try image.validate()
         return image
@@ -101,29 +113,15 @@ public struct GuestImage: Sendable, Equatable {
 
     /// Runs the build script (kernel build takes minutes the first time).
     public static func build(progress: Bool = true) throws -> GuestImage {
-        let script = ProjectPaths.root + "/scripts/build-guest-image.sh"
-        guard FileManager.default.isExecutableFile(atPath: script) else {
-            throw VMError("the image build script \(script) is missing", fix: "run from a checkout of the project, or set LUMINAGUARD_ROOT")
-        }
         if progress {
             FileHandle.standardError.write(Data("[lgperf] checking the guest image (a first build compiles a kernel: about 3-5 minutes on 2 cores)...\n".utf8))
         }
-        let out = Pipe()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: script)
-        p.standardOutput = out
-        p.standardError = progress ? FileHandle.standardError : FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw VMError("building the guest image failed (exit \(p.terminationStatus))",
+        let run = try runBuildScript([], showErrors: progress)
+        guard run.status == 0 else {
+            throw VMError("building the guest image failed (exit \(run.status))",
                           fix: "see the messages above; as root, scripts/install-deps.sh installs the Debian packages it needs")
         }
-        let dir = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        let image = inDirectory(dir, key: (dir as NSString).lastPathComponent)
-        try image.validate()
-        return image
+        return try image(at: run.lastLine)
     }
 
     /// Checks the files are what they claim to be: an ELF kernel and a newc
