@@ -52,7 +52,10 @@ public enum PlatformFloor {
         defer { dir.remove() }
         let agent = try UnixSocket.listen(at: dir.path + "/agent.sock")
         let qmp = try UnixSocket.listen(at: dir.path + "/qmp.sock")
-        defer { close(agent); close(qmp) }
+        // The health port is on the same command line (same devices as every
+        // VM); QEMU only needs something listening there, never read.
+        let health = try UnixSocket.listen(at: dir.path + "/health.sock")
+        defer { close(agent); close(qmp); close(health) }
         let errPath = dir.path + "/qemu.err"
         let errFD = open(errPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard errFD >= 0 else { throw ConfigError("cannot create \(errPath): \(String(cString: strerror(errno)))") }

@@ -170,7 +170,7 @@ public struct QEMUBackend: VMBackend {
             } catch { throw fail("\(error)") }
             cgroupToRemove = cgroup
             // QEMU runs as the jail's user: its directory and sockets are its.
-            for path in [dir.path, dir.path + "/agent.sock", dir.path + "/qmp.sock"] { chown(path, ProcessJail.uid, ProcessJail.uid) }
+            for path in [dir.path, dir.path + "/agent.sock", dir.path + "/qmp.sock", dir.path + "/health.sock"] { chown(path, ProcessJail.uid, ProcessJail.uid) }
         }
         if options.network {
             guard let port = LoopbackPort.free() else { throw fail("no free loopback port for the guest's network") }
