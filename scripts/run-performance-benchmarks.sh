@@ -7,6 +7,7 @@
 #   scripts/run-performance-benchmarks.sh --quick              quick sizes (10 iterations, small phases)
 #   scripts/run-performance-benchmarks.sh --phase chaos ...    one or more phases (repeatable)
 #   scripts/run-performance-benchmarks.sh --all [--quick]      all six phases
+#   scripts/run-performance-benchmarks.sh --phase production --duration 1800   the soak's length in seconds
 # Settings: every variable in the README's table (ITERATIONS, WARMUP, LUMINAGUARD_*).
 # Exit: 0 every benchmark ran within its budgets, 1 one failed, 64 bad arguments or settings.
 set -euo pipefail
@@ -19,8 +20,11 @@ while [ $# -gt 0 ]; do
     --phase) [ $# -ge 2 ] || { echo "--phase needs a value: baseline, scale, exhaustion, chaos, recovery, production or all" >&2; exit 64; }
              args+=(--phase "$2"); shift ;;
     --phase=*) args+=(--phase "${1#--phase=}") ;;
+    --duration) [ $# -ge 2 ] || { echo "--duration needs a number of seconds (the production soak's length)" >&2; exit 64; }
+                args+=(--duration "$2"); shift ;;
+    --duration=*) args+=(--duration "${1#--duration=}") ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "unknown option: $1 (expected --quick, --phase P, --all)" >&2; exit 64 ;;
+    *) echo "unknown option: $1 (expected --quick, --phase P, --all, --duration S)" >&2; exit 64 ;;
   esac
   shift
 done
