@@ -28,7 +28,14 @@ enum ChaosBenchmarks {
         let s = ctx.settings
         let rounds = s.chaosRounds
         let load = ProcProbes.loadAverage1()
-        let pool = VMPool(backend: backend, settings: PoolSettings(s), log: ctx.progress)
+        // The snapshot_corrupt fault overwrites the pool's snapshot: this pool
+        // gets a private one, so that no other pool or mcp-server on this host
+        // restores from a file the chaos run is corrupting.
+        let snapshots = try TempDirectory(prefix: "lgchaos-snapshots", base: ctx.runDirectory ?? s.runDirectory)
+        defer { snapshots.remove() }
+        var poolSettings = PoolSettings(s)
+        poolSettings.snapshotPath = snapshots.path
+        let pool = VMPool(backend: backend, settings: poolSettings, log: ctx.progress)
         defer { pool.shutdown() }
         try pool.warmup()
         let runner = FaultRounds(pool: pool, settings: s, progress: ctx.progress)
