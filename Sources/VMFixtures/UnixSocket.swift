@@ -90,18 +90,28 @@ extension UnixSocket {
 /// A currently free TCP port on 127.0.0.1 (bound, read back, released).
 public enum LoopbackPort {
     public static func free() -> Int? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let l = listener(flags: 0) else { return nil }
+        close(l.fd)
+        return Int(l.port)
+    }
+
+    /// A TCP socket listening on 127.0.0.1 at a port the kernel chose;
+    /// `flags` are added to the socket type (e.g. SOCK_CLOEXEC).
+    public static func listener(flags: Int32 = 0, backlog: Int32 = 16) -> (fd: Int32, port: UInt16)? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | flags, 0)
         guard fd >= 0 else { return nil }
-        defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = 0
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && listen(fd, backlog) == 0 && getsockname(fd, $0, &len) == 0
+            }
         }
-        return ok ? Int(UInt16(bigEndian: addr.sin_port)) : nil
+        guard ok else { close(fd); return nil }
+        return (fd, UInt16(bigEndian: addr.sin_port))
     }
 
     /// A TCP connection to 127.0.0.1:`port`, or nil.

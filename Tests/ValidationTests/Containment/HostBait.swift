@@ -38,20 +38,11 @@ final class HostBait: @unchecked Sendable {
         decoy = try ChildProcess(executable: "/bin/sleep", arguments: [decoyMarker])
         harnessComm = (try? String(contentsOfFile: "/proc/self/comm", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        listenFD = fd
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &len) == 0
-            }
+        guard let l = LoopbackPort.listener(flags: Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)) else {
+            throw VMError("cannot open the loopback listener: \(String(cString: strerror(errno)))")
         }
-        guard bound else { throw VMError("cannot open the loopback listener: \(String(cString: strerror(errno)))") }
-        port = UInt16(bigEndian: addr.sin_port)
+        listenFD = l.fd
+        port = l.port
     }
 
     /// Connections that reached the listener since the last call.
