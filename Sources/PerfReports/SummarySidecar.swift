@@ -66,14 +66,17 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
     /// criteria file they came from (nil when the summary was made without one).
     public var criteria: [CriterionResult]?
     public var criteriaFile: String?
+    /// Production only: the pre-deployment go/no-go over every phase, a
+    /// verdict beside `status` (which judges the phase's own criteria).
+    public var goNoGo: ProductionReadiness.GoNoGo?
 
     enum CodingKeys: String, CodingKey {
         case kind, phase, weeks, generated, status, files, series, criteria
-        case formatVersion = "format_version", criteriaFile = "criteria_file"
+        case formatVersion = "format_version", criteriaFile = "criteria_file", goNoGo = "go_no_go"
     }
 
     public init(phase: Phase, generated: Date, status: String, files: [File], series: [Series],
-                criteria: [CriterionResult]? = nil, criteriaFile: String? = nil) {
+                criteria: [CriterionResult]? = nil, criteriaFile: String? = nil, goNoGo: ProductionReadiness.GoNoGo? = nil) {
         kind = Self.kindValue
         formatVersion = Self.currentFormat
         self.phase = phase
@@ -84,6 +87,7 @@ public struct SummarySidecar: Codable, Sendable, Equatable {
         self.series = series
         self.criteria = criteria
         self.criteriaFile = criteriaFile
+        self.goNoGo = goNoGo
     }
 
     public func encoded() throws -> Data {

@@ -59,6 +59,8 @@ public enum WeeklySummary {
         public var excluded: [String]
         /// The verdict on each of the phase's criteria (empty without a criteria file).
         public var criteria: [CriterionResult]
+        /// Production only: the pre-deployment go/no-go over every phase.
+        public var goNoGo: ProductionReadiness.GoNoGo? = nil
     }
 
     /// The metrics the guide expects for a phase. All phases need the four
@@ -144,7 +146,7 @@ public enum WeeklySummary {
                        rejected: collection.rejected.map { "\($0.url.lastPathComponent): \($0.reason)" },
                        comparedWith: previousURL?.path,
                        excluded: collection.excluded.map { "\($0.url.lastPathComponent): \($0.reason)" },
-                       criteria: rendered.sidecar.criteria ?? [])
+                       criteria: rendered.sidecar.criteria ?? [], goNoGo: rendered.sidecar.goNoGo)
     }
 
     public struct Rendered: Sendable {
@@ -182,7 +184,7 @@ public enum WeeklySummary {
         }
         // With a criteria file: the phase's own criteria decide.
         let verdicts = phaseCriteria.map { PhaseCriteria.evaluate($0.criteria(for: phase), files: used) }
-        var status: Status
+        let status: Status
         if rows.isEmpty || rows.allSatisfy({ $0.series.samples.isEmpty }) { status = .noData }
         else if let verdicts {
             if verdicts.isEmpty { status = .incomplete }
@@ -194,12 +196,15 @@ public enum WeeklySummary {
         else if judged.isEmpty || criteria.contains(where: { $0.required && $0.met == nil }) { status = .incomplete }
         else { status = .pass }
 
-        // Production is the go/no-go: it passes only when every phase does.
+        // Production's status judges its own criteria, like every phase's;
+        // the pre-deployment go/no-go over every phase is a verdict beside it.
         var readiness: String?
+        var goNoGo: ProductionReadiness.GoNoGo?
         if phase == .production, let phaseCriteria {
             let earlier = ProductionReadiness.earlierPhases(metrics: metricsLocation, selection: o.selection, criteria: phaseCriteria)
-            readiness = ProductionReadiness.markdown(earlier, soakGo: status == .pass)
-            if status == .pass, !earlier.allSatisfy(\.go) { status = earlier.contains(where: \.anyMissed) ? .fail : .incomplete }
+            let decision = ProductionReadiness.decide(earlier, production: status, productionResults: verdicts ?? [])
+            readiness = ProductionReadiness.markdown(earlier, production: status, decision: decision)
+            goNoGo = decision
         }
         let caveats = used.compactMap { f in f.file.labels.caveat.map { (f, $0) } }
         var md = ""
@@ -461,7 +466,7 @@ public enum WeeklySummary {
         }
         let svg = SVGChart.render(title: "\(title): \(status.rawValue)", rows: chartRows)
         let sidecar = SummarySidecar(phase: phase, generated: o.now, status: status.rawValue, files: sidecarFiles, series: sidecarSeries,
-                                     criteria: verdicts, criteriaFile: phaseCriteria?.file)
+                                     criteria: verdicts, criteriaFile: phaseCriteria?.file, goNoGo: goNoGo)
         return Rendered(markdown: md, svg: svg, sidecar: sidecar, status: status, used: used)
     }
 

@@ -132,6 +132,8 @@ struct WeekReportCommand: AsyncParsableCommand {
         Status: the phase's own criteria (Fixtures/criteria/phase-criteria.json, or --criteria FILE) decide: \
         PASS only when every criterion is met, FAIL when one is missed, INCOMPLETE when one has no data \
         (its file or series is missing or empty), NO DATA with no samples at all; never a success without data.
+        The production summary adds, beside its status, the pre-deployment go/no-go: GO only when every \
+        phase's criteria on its latest run and the production phase's own are met (in the .json as go_no_go).
 
         Exit codes: 0 written (whatever the status; add --strict to exit 1 unless PASS), 1 error.
         """)
@@ -179,6 +181,10 @@ struct WeekReportCommand: AsyncParsableCommand {
             let met = o.criteria.filter { $0.status == .met }.count
             let missed = o.criteria.filter { $0.status == .missed }.count
             print("criteria: \(o.criteria.count) for \(phase.rawValue): \(met) met, \(missed) missed, \(o.criteria.count - met - missed) without data")
+            if let g = o.goNoGo {
+                print("pre-deployment go/no-go (every phase): \(g.verdict)")
+                for r in g.reasons { print("  \(r)") }
+            }
             if !o.excluded.isEmpty {
                 print("left out \(o.excluded.count) test-run file\(o.excluded.count == 1 ? "" : "s") (provenance origin \"test\"; --include-test-runs to use them)")
             }

@@ -204,6 +204,10 @@ struct RunCommand: AsyncParsableCommand {
                 for c in o.criteria where c.status != .met {
                     Console.progress("  \(phase.rawValue) criterion \(c.id): \(c.status.rawValue), measured \(c.measured.map { String(format: "%.4g", $0) } ?? "-") (limit \(c.limitText))")
                 }
+                if let g = o.goNoGo {
+                    Console.progress("pre-deployment go/no-go: \(g.verdict)" + (g.reasons.isEmpty ? "" : " (\(g.reasons.count) reason\(g.reasons.count == 1 ? "" : "s"))"))
+                    for r in g.reasons.prefix(12) { Console.progress("  \(r)") }
+                }
             } catch {
                 Console.error("weekly summary for \(phase.rawValue): \(error)")
                 ok = false

@@ -314,5 +314,60 @@ extension `Report generator` {
                                                       op: .atLeast, limit: .target)], files: files)[0]
         #expect(wrong.status == .missed && wrong.note?.contains("fix the criteria file") == true)
     }
+
+    /// The soak's file: every production criterion of the mechanics file met,
+    /// unless `latency` says otherwise.
+    func soakRun(into dir: URL, latency: [Double] = [40, 45, 50], at offset: Int = 20) throws {
+        try write("soak", .production, [
+            context("harness_rss_growth_mb", [3], unit: "MB", metric: .memory),
+            context("fd_growth", [0], unit: "count"),
+            context("vm_left", [0], unit: "count"),
+            Spec(name: "tool_latency_ms", metric: .latency, unit: "ms", samples: latency),
+        ], at: offset, into: dir)
+    }
+
+    @Test func `production judges its own criteria; the go/no-go over every phase is a verdict beside it`() throws {
+        let dir = try TempDir("criteria-production")
+        defer { dir.remove() }
+        let m = dir.path("metrics")
+        // The baseline under TCG misses the guide's (hardware-KVM) spawn target.
+        try write("spawn", .baseline, [Spec(name: "spawn_time_ms", metric: .spawn, unit: "ms", samples: [1000, 1100, 1050])], into: m)
+        try soakRun(into: m)
+        let (o, md) = try summary(.production, m, dir.path("out"))
+        #expect(o.status == .pass, "\(md)")
+        #expect(md.contains("**Status: ✅ PASS**"))
+        #expect(md.contains("4 acceptance criteria for the production phase: 4 met, 0 missed, 0 without data."))
+        #expect(md.contains("## Pre-deployment go/no-go"))
+        #expect(md.contains("**NO-GO**: every phase's acceptance criteria"))
+        let g = try #require(o.goNoGo)
+        #expect(!g.go && g.verdict == "NO-GO")
+        let spawn = try #require(g.reasons.first { $0.contains("`baseline.spawn` missed") }, "\(g.reasons)")
+        #expect(spawn.hasPrefix("baseline: ") && spawn.contains("median 1050 ms") && spawn.contains("(qemu/tcg): a hardware-KVM target, measured here emulated, TCG"))
+        #expect(g.reasons.contains { $0.hasPrefix("scale: not run") })
+        #expect(!g.reasons.contains { $0.hasPrefix("production") })
+        #expect(md.contains("- \(spawn)"))
+        #expect(md.contains("| production | GO |"))
+        // The data file has both: the phase's status and the go/no-go.
+        let data = try SummarySidecar.read(from: o.data)
+        #expect(data.status == "PASS" && data.goNoGo == g)
+        // Other phases' summaries have no go/no-go.
+        #expect(try summary(.baseline, m, dir.path("out-b")).0.goNoGo == nil)
+
+        // A production criterion missed: FAIL, and a reason of the go/no-go.
+        let m2 = dir.path("metrics-slow")
+        try soakRun(into: m2, latency: [140, 150, 160])
+        let (slow, slowMd) = try summary(.production, m2, dir.path("out-slow"))
+        #expect(slow.status == .fail)
+        #expect(slowMd.contains("**Status: ❌ FAIL**"))
+        #expect(slow.goNoGo?.reasons.contains { $0.hasPrefix("production: `production.latency` missed") } == true)
+
+        // No production run (only the baseline's file): never PASS, and NO-GO.
+        let m3 = dir.path("metrics-none")
+        try write("spawn", .baseline, [Spec(name: "spawn_time_ms", metric: .spawn, unit: "ms", samples: [100, 110, 105])], accelerator: "kvm", into: m3)
+        let (none, noneMd) = try summary(.production, m3, dir.path("out-none"))
+        #expect(none.status != .pass && !noneMd.contains("PASS**"))
+        #expect(none.goNoGo?.go == false)
+        #expect(none.goNoGo?.reasons.contains { $0.hasPrefix("production: ") } == true)
+    }
 }
 }
