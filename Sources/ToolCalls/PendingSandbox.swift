@@ -13,13 +13,14 @@ public final class PendingSandbox: Sendable {
         case closed
     }
     private let state = Mutex(State.starting([]))
-    /// Signalled once the start has finished, whatever its outcome.
-    private let finished = DispatchSemaphore(value: 0)
+    /// Starts (first or replacements) not yet finished, whatever their outcome.
+    private let startsInProgress = Mutex(0)
 
     /// Starts `start` now. `onFailure` runs (on the starting thread) if it
     /// throws, before anyone waiting is told.
     public init(start: @escaping @Sendable () throws -> FirstSandbox,
                 onFailure: @escaping @Sendable (Error) -> Void = { _ in }) {
+        startsInProgress.withLock { $0 += 1 }
         Thread.detachNewThread { [self] in
             let result = Result { try start() }
             if case .failure(let e) = result { onFailure(e) }
@@ -28,7 +29,7 @@ public final class PendingSandbox: Sendable {
     }
 
     private func finish(_ result: Result<FirstSandbox, Error>) {
-        defer { finished.signal() }
+        defer { startsInProgress.withLock { $0 -= 1 } }
         let (waiters, orphan) = state.withLock { s -> ([CheckedContinuation<FirstSandbox, Error>], FirstSandbox?) in
             guard case .starting(let w) = s else {
                 // Shut down while starting: the new sandbox has no one to serve.
@@ -70,6 +71,25 @@ public final class PendingSandbox: Sendable {
         state.withLock { s in if case .failed(let why) = s { return why } else { return nil } }
     }
 
+    /// Replaces a ready sandbox (e.g. one a fault ended) with one `start`
+    /// makes, on a thread of its own; tool calls wait for it meanwhile. The
+    /// old one is shut down. Returns false when there is no ready sandbox to
+    /// replace (still starting, failed or shut down). A replacement that
+    /// cannot start leaves the state failed: later calls fail with its reason.
+    @discardableResult
+    public func replace(start: @escaping @Sendable () throws -> FirstSandbox) -> Bool {
+        let old = state.withLock { s -> FirstSandbox? in
+            guard case .ready(let f) = s else { return nil }
+            s = .starting([])
+            return f
+        }
+        guard let old else { return false }
+        startsInProgress.withLock { $0 += 1 }
+        old.vm.shutdown()
+        Thread.detachNewThread { [self] in self.finish(Result { try start() }) }
+        return true
+    }
+
     /// Ends the sandbox; if it is still starting, waits up to `wait` seconds
     /// for the start to finish (then ends what it started), so that no VM
     /// outlives its server. Idempotent.
@@ -85,8 +105,8 @@ public final class PendingSandbox: Sendable {
         for w in waiters { w.resume(throwing: VMError("the sandbox was shut down")) }
         ready?.vm.shutdown()
         if starting {
-            _ = finished.wait(timeout: .now() + wait)
-            finished.signal()
+            let end = Date().addingTimeInterval(wait)
+            while self.startsInProgress.withLock({ $0 }) > 0 && Date() < end { usleep(5_000) }
         }
     }
 }

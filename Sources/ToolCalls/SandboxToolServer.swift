@@ -66,9 +66,10 @@ public final class SandboxToolServer: Sendable {
     private let gate = AsyncGate()
     private let inFlight = InFlightCalls()
     /// Set once the agent channel failed (closed, I/O error, out of step):
-    /// later calls fail at once with this reason. A timeout alone does not
+    /// later calls to that sandbox fail at once with this reason; a
+    /// replacement (another id) is used afresh. A timeout alone does not
     /// set it: a guest that was only slow can answer the next call.
-    private let broken = Mutex<String?>(nil)
+    private let broken = Mutex<(sandbox: String, reason: String)?>(nil)
 
     /// - Parameter sandbox: nil serves only `echo` (host-only measurements).
     public init(sandbox: (any SandboxVM)?, options: ToolServerOptions = ToolServerOptions()) {
@@ -200,7 +201,7 @@ public final class SandboxToolServer: Sendable {
         }
         await gate.acquire()
         defer { gate.release() }
-        if let reason = broken.withLock({ $0 }) {
+        if let reason = broken.withLock({ $0?.sandbox == sandbox.id ? $0?.reason : nil }) {
             return Self.errorResult("\(tool.rawValue): the sandbox is no longer usable (\(reason))")
         }
         do {
@@ -228,7 +229,7 @@ public final class SandboxToolServer: Sendable {
             let state = Self.stillRunning(sandbox) ? "the sandbox is still running but its agent channel is unusable"
                                                    : "the sandbox has stopped"
             let reason = "\(error); \(state)"
-            broken.withLock { $0 = $0 ?? reason }
+            broken.withLock { if $0?.sandbox != sandbox.id { $0 = (sandbox.id, reason) } }
             return Self.errorResult("\(tool.rawValue): \(reason)")
         }
     }

@@ -64,7 +64,7 @@ public enum FaultInjector {
         switch kind {
         case .vmmKill, .vmmFreeze:
             guard let vm else { throw FaultError("\(kind.rawValue) needs a sandbox") }
-            return try inject(kind, pid: vm.pid)
+            return try inject(kind, pid: vm.vmmPID)
         case .agentCrash, .kernelPanic:
             guard let vm, vm.healthFD >= 0 else { throw FaultError("\(kind.rawValue) needs a sandbox with a health channel") }
             return try guestRequest(kind == .agentCrash ? "crash" : "panic", fd: vm.healthFD, kind: kind)

@@ -1,4 +1,5 @@
 import Foundation
+import HostProbes
 import AgentProtocol
 #if canImport(Glibc)
 import Glibc
@@ -309,6 +310,15 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
 
     public var pid: Int32 { child.pid }
     public var isRunning: Bool { child.isRunning }
+
+    /// The QEMU process itself: the child, or in a jail, the QEMU that
+    /// bubblewrap started (a signal to bubblewrap would not stop the guest).
+    public var vmmPID: Int32 {
+        guard cgroup != nil else { return pid }
+        return ProcProbes.descendants(of: pid).first {
+            ((try? ProcProbes.read("/proc/\($0)/comm")) ?? "").hasPrefix("qemu-system")
+        } ?? pid
+    }
 
     public func shutdown() {
         lock.lock(); defer { lock.unlock() }

@@ -65,7 +65,7 @@ struct MCPServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         ProcessRegistry.shared.installSignalHandlers()
-        _ = try CommandSettings.load()
+        let settings = try CommandSettings.load()
         var options = ToolServerOptions(callTimeout: callTimeout, includeEchoTool: echoTool)
         if verbose { options.log = { Self.log($0) } }
         if hostOnly {
@@ -87,9 +87,12 @@ struct MCPServerCommand: AsyncParsableCommand {
         let fromSnapshot = (chosen as? QEMUBackend)?.jail == nil
         let timeout = readyTimeout
         let t0 = Monotonic.nanos()
+        let acquire: @Sendable () throws -> FirstSandbox = {
+            try FirstSandbox.acquire(backend: chosen, fromSnapshot: fromSnapshot, readyTimeout: timeout, log: { Self.log($0) })
+        }
         let pending = PendingSandbox(start: {
             FirstSandbox.prefetch()
-            let first = try FirstSandbox.acquire(backend: chosen, fromSnapshot: fromSnapshot, readyTimeout: timeout, log: { Self.log($0) })
+            let first = try acquire()
             Self.log(String(format: "first sandbox from: %@ (%@, %@); %@ ready: %@ (ready %.1f ms after the backend was chosen)",
                             first.source, chosen.kind.rawValue, chosen.accelerator.rawValue, first.vm.id, first.summary,
                             Double(Monotonic.nanos() - t0) / 1e6))
@@ -101,13 +104,31 @@ struct MCPServerCommand: AsyncParsableCommand {
             ProcessRegistry.shared.killAll()
             Glibc.exit(1)
         })
+        // Faults from outside (`lgperf chaos inject KIND --harness PID`) go
+        // through this process's own channels to its sandbox.
+        let noSnapshot = fromSnapshot
+            ? "this server restored its one sandbox from the persisted template, which other processes share (LUMINAGUARD_SNAPSHOT_PATH): it is not corrupted from here (lgperf pool serve corrupts a pool's private snapshot)"
+            : "this server's sandbox was booted cold (a jailed QEMU restores no snapshot): there is no snapshot it restores from"
+        let faults = ServerFaults(pending: pending, acquire: acquire, noSnapshot: noSnapshot, readyTimeout: timeout,
+                                  interval: Double(settings.healthIntervalMs) / 1000, missAfter: Double(settings.healthMissMs) / 1000)
+        let controlPath = ChaosControl.socketPath(runDirectory: settings.runDirectory, pid: getpid())
+        var control: ChaosControlServer?
+        do {
+            control = try ChaosControlServer(path: controlPath) { faults.handle($0) }
+            Self.log("control socket: \(controlPath) (lgperf chaos inject KIND --harness \(getpid()))")
+        } catch {
+            Self.log("no control socket (lgperf chaos inject reaches this server by pid only): \(error)")
+        }
+        defer { control?.close() }
         Self.log("serving MCP on stdio; the sandbox is starting")
         let tools = SandboxToolServer(pending: pending, options: options)
         do { try await tools.runOnStandardIO(transport: transport.kind) } catch {
+            control?.close()
             pending.shutdown()
             Self.log("MCP server failed: \(error)")
             throw ExitCode(1)
         }
+        control?.close()
         Self.log("standard input closed; ending the sandbox")
         pending.shutdown(wait: timeout)
     }
@@ -150,5 +171,76 @@ struct MCPServerCommand: AsyncParsableCommand {
 
     static func log(_ message: String) {
         Console.line("lgperf mcp-server: \(message)")
+    }
+}
+
+/// What `lgperf mcp-server` does for a fault request on its control socket:
+/// inject into its sandbox, watched by its own health checker, and after a
+/// fatal verdict replace the sandbox (as it started the first), so that the
+/// next tool call is served by the replacement.
+final class ServerFaults: Sendable {
+    let pending: PendingSandbox
+    let acquire: @Sendable () throws -> FirstSandbox
+    let noSnapshot: String
+    let readyTimeout: Double
+    let interval: Double
+    let missAfter: Double
+
+    init(pending: PendingSandbox, acquire: @escaping @Sendable () throws -> FirstSandbox, noSnapshot: String,
+         readyTimeout: Double, interval: Double, missAfter: Double) {
+        self.pending = pending; self.acquire = acquire; self.noSnapshot = noSnapshot
+        self.readyTimeout = readyTimeout; self.interval = interval; self.missAfter = missAfter
+    }
+
+    /// The ready sandbox, waiting up to the ready timeout while it starts.
+    func ready() -> Result<FirstSandbox, FaultError> {
+        let end = Monotonic.nanos() + UInt64(readyTimeout * 1e9)
+        while true {
+            if let f = pending.current { return .success(f) }
+            if let why = pending.failure { return .failure(FaultError("the server has no sandbox: it could not be started: \(why)")) }
+            if Monotonic.nanos() >= end { return .failure(FaultError("the server's sandbox was not ready within \(readyTimeout) s")) }
+            usleep(5_000)
+        }
+    }
+
+    func handle(_ request: ChaosControl.Request) -> ChaosControl.Reply {
+        let first: FirstSandbox
+        switch ready() {
+        case .success(let f): first = f
+        case .failure(let e):
+            var r = ChaosControl.Reply(kind: request.kind.rawValue)
+            r.error = e.description
+            return r
+        }
+        MCPServerCommand.log("chaos: injecting \(request.kind.rawValue) into \(first.vm.id)")
+        var (reply, verdict) = ChaosControl.injectWatched(request, into: first.vm, snapshotFile: nil, noSnapshot: noSnapshot,
+                                                          interval: interval, missAfter: missAfter)
+        guard reply.injected, let at = reply.injectedAt, verdict?.fatal == true || !first.vm.isRunning else {
+            MCPServerCommand.log("chaos: " + reply.text.replacingOccurrences(of: "\n", with: "; "))
+            return reply
+        }
+        // The sandbox cannot serve again: replace it as the first was made.
+        MCPServerCommand.log("chaos: \(first.vm.id) failed (\(verdict?.reason ?? "VMM gone")); replacing it")
+        guard pending.replace(start: acquire) else {
+            reply.recovered = false
+            reply.notes.append("no replacement: the server is shutting down")
+            return reply
+        }
+        switch ready() {
+        case .success(let next):
+            if (try? next.vm.session.ping(timeout: 10)) != nil {
+                reply.recovered = true
+                reply.recoveryMs = (Date().timeIntervalSince1970 - at) * 1000
+                reply.replacement = "\(next.source) (\(next.vm.id), ready in \(String(format: "%.1f", next.readyMs)) ms)"
+            } else {
+                reply.recovered = false
+                reply.notes.append("the replacement \(next.vm.id) did not answer a ping")
+            }
+        case .failure(let e):
+            reply.recovered = false
+            reply.notes.append("no replacement: \(e.description)")
+        }
+        MCPServerCommand.log("chaos: " + reply.text.replacingOccurrences(of: "\n", with: "; "))
+        return reply
     }
 }
