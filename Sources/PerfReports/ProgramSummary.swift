@@ -184,6 +184,10 @@ public enum ProgramSummary {
         md += "**\(passed.count) of \(entries.count) phases PASS**"
         md += notRun.isEmpty ? "." : "; not run: \(notRun.map(\.phase.rawValue).joined(separator: ", ")) (a phase not run is not a pass)."
         md += " The program is done when all six pass on the target hardware.\n\n"
+        if let g = entries.first(where: { $0.phase == .production })?.latest?.goNoGo {
+            md += "**Pre-deployment go/no-go: \(g.verdict)** (the production summary's verdict over every phase's latest criteria and its own"
+            md += g.reasons.isEmpty ? ").\n\n" : "; \(g.reasons.count) reason\(g.reasons.count == 1 ? "" : "s"), first: \(cell(g.reasons[0]))).\n\n"
+        }
         let emulated = entries.compactMap(\.latest).filter { s in s.files.contains { RunLabels(backend: $0.backend, accelerator: $0.accelerator).caveat != nil } }
         if !emulated.isEmpty {
             md += "> ⚠️ \(emulated.map(\.phase.rawValue).joined(separator: ", ")): emulated (TCG) or process-backend figures, not hardware-KVM numbers; they show relative behaviour only.\n\n"

@@ -350,6 +350,9 @@ extension `Report generator` {
         // The data file has both: the phase's status and the go/no-go.
         let data = try SummarySidecar.read(from: o.data)
         #expect(data.status == "PASS" && data.goNoGo == g)
+        // The program view shows it beside the phases' statuses.
+        let program = try String(contentsOf: try ProgramSummary.generate(summaries: dir.path("out")).markdown, encoding: .utf8)
+        #expect(program.contains("**Pre-deployment go/no-go: NO-GO** (the production summary's verdict"), "\(program)")
         // Other phases' summaries have no go/no-go.
         #expect(try summary(.baseline, m, dir.path("out-b")).0.goNoGo == nil)
 
