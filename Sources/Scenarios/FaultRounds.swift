@@ -10,6 +10,10 @@ import Glibc
 /// What one injected fault did, as the harness saw it.
 struct FaultOutcome: Sendable {
     var kind: FaultKind
+    /// ``Monotonic`` instant the fault took effect (set by the rounds that report it).
+    var injectedAtNs: UInt64?
+    /// snapshot_corrupt: the file corrupted.
+    var snapshotFile: String?
     /// Injection -> the health checker's unhealthy verdict (nil: undetected).
     var detectionMs: Double?
     var verdict: String = ""
@@ -31,7 +35,7 @@ struct FaultOutcome: Sendable {
 
 /// Injects one fault at a time into sandboxes from a warm pool, each watched
 /// by its own ``HealthChecker``; used by the chaos and recovery phases.
-public struct FaultRounds {
+public struct FaultRounds: Sendable {
     let pool: VMPool
     let settings: Settings
     let progress: @Sendable (String) -> Void
@@ -173,6 +177,8 @@ public struct FaultRounds {
         let file = try pool.currentSnapshot().statePath
         let before = pool.stats().snapshotRebuilds.count
         let fault = try FaultInjector.inject(.snapshotCorrupt, into: nil, snapshotFile: file)
+        out.injectedAtNs = fault.atNs
+        out.snapshotFile = file
         // A checkout makes the pool refill, i.e. restore from the file.
         let co = try pool.checkout()
         defer { pool.release(co.vm) }

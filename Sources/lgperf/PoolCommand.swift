@@ -3,7 +3,7 @@ import Foundation
 import LGSettings
 import PerfStats
 import VMFixtures
-import AgentProtocol
+import Scenarios
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -74,7 +74,7 @@ struct PoolCommand: ParsableCommand {
             defer { pool.shutdown() }
             try pool.warmup()
             PoolCommand.printStats(pool.stats(), pool)
-            let faults = PoolFaults(pool: pool, interval: Double(settings.healthIntervalMs) / 1000, missAfter: Double(settings.healthMissMs) / 1000)
+            let faults = PoolFaultTarget(pool: pool, settings: settings, log: { Console.line("lgperf pool serve: " + $0) })
             let path = ChaosControl.socketPath(runDirectory: settings.runDirectory, pid: getpid())
             let control = try ChaosControlServer(path: path) { faults.handle($0) }
             defer { control.close() }
@@ -86,83 +86,5 @@ struct PoolCommand: ParsableCommand {
             }
             Console.line("lgperf pool serve: standard input closed; ending the pool")
         }
-    }
-}
-
-/// What `lgperf pool serve` does for a fault request: the fault goes into a
-/// sandbox checked out of the pool (as an agent would hold it), watched by
-/// this process's health checker; after a fatal verdict a replacement is
-/// checked out and must answer. snapshot_corrupt overwrites the pool's
-/// private snapshot and has the pool restore from it: detected when the
-/// pool notices and rebuilds it.
-final class PoolFaults: Sendable {
-    let pool: VMPool
-    let interval: Double
-    let missAfter: Double
-    private let lock = NSLock()
-
-    init(pool: VMPool, interval: Double, missAfter: Double) { self.pool = pool; self.interval = interval; self.missAfter = missAfter }
-
-    func handle(_ request: ChaosControl.Request) -> ChaosControl.Reply {
-        lock.lock(); defer { lock.unlock() }
-        var reply = ChaosControl.Reply(kind: request.kind.rawValue)
-        do {
-            if request.kind == .snapshotCorrupt { return try snapshot(reply) }
-            pool.waitForRefills()
-            let co = try pool.checkout()
-            defer { pool.release(co.vm) }
-            let verdict: HealthVerdict?
-            (reply, verdict) = ChaosControl.injectWatched(request, into: co.vm, snapshotFile: nil, noSnapshot: "",
-                                                          interval: interval, missAfter: missAfter)
-            reply.notes.insert("the sandbox was checked out of the pool (\(co.path))", at: 0)
-            guard reply.injected, let at = reply.injectedAt, verdict?.fatal == true || !co.vm.isRunning else { return reply }
-            try replaceAndPing(into: &reply, since: at)
-        } catch {
-            reply.error = "\(error)"
-        }
-        Console.line("lgperf pool serve: chaos: " + reply.text.replacingOccurrences(of: "\n", with: "; "))
-        return reply
-    }
-
-    /// A replacement from the pool answering a ping.
-    func replaceAndPing(into reply: inout ChaosControl.Reply, since at: Double) throws {
-        let next = try pool.checkout()
-        defer { pool.release(next.vm) }
-        if (try? next.vm.session.ping(timeout: 10)) != nil {
-            reply.recovered = true
-            reply.recoveryMs = (Date().timeIntervalSince1970 - at) * 1000
-            reply.replacement = "\(next.path) (\(next.vm.id), checkout \(String(format: "%.1f", next.readyMs)) ms)"
-        } else {
-            reply.recovered = false
-            reply.notes.append("the replacement \(next.vm.id) did not answer a ping")
-        }
-    }
-
-    func snapshot(_ start: ChaosControl.Reply) throws -> ChaosControl.Reply {
-        var reply = start
-        pool.waitForRefills()
-        let file = try pool.currentSnapshot().statePath
-        let before = pool.stats().snapshotRebuilds.count
-        let fault = try FaultInjector.inject(.snapshotCorrupt, into: nil, snapshotFile: file)
-        let at = Date().timeIntervalSince1970
-        reply.injected = true
-        reply.injectedAt = at
-        reply.sandbox = file
-        // A checkout makes the pool refill, i.e. restore from the file.
-        let co = try pool.checkout()
-        pool.release(co.vm)
-        let end = Monotonic.nanos() + 60_000_000_000
-        while pool.stats().snapshotRebuilds.count == before && Monotonic.nanos() < end { usleep(1_000) }
-        let rebuilds = pool.stats().snapshotRebuilds
-        if rebuilds.count > before {
-            reply.detectionMs = Double(Monotonic.nanos() - fault.atNs) / 1e6
-            reply.verdict = "the pool rebuilt its snapshot: \(rebuilds.last ?? "")"
-            reply.fatal = false
-        } else {
-            reply.notes.append("the pool restored from the corrupted file without noticing within 60 s")
-        }
-        pool.waitForRefills()
-        try replaceAndPing(into: &reply, since: at)
-        return reply
     }
 }
