@@ -109,6 +109,17 @@ public struct Snapshot: Sendable {
     let fingerprint: FileFingerprint
     /// The same for a template's RAM file.
     var ramFingerprint: FileFingerprint?
+    /// A template's RAM as a sealed memfd, made at the first jailed restore.
+    let sealedSlot = SealedRAMSlot()
+
+    /// The template's RAM as a sealed in-memory copy (made once, then
+    /// shared): what a jailed QEMU maps.
+    public func sealedRAM() throws -> SealedRAM {
+        guard isTemplate else { throw VMError("a full snapshot has no RAM file") }
+        return try sealedSlot.get {
+            try SealedRAM(copying: ramPath, size: Int64(manifest.identity.memoryMB) << 20, fingerprint: ramFingerprint)
+        }
+    }
 
     public var hello: AgentHello {
         (try? JSON.parse(manifest.helloJSON)).flatMap(AgentHello.init)
@@ -121,8 +132,16 @@ struct FileFingerprint: Equatable, Sendable {
     static func of(_ path: String) -> FileFingerprint? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return FileFingerprint(size: Int64(st.st_size), mtime: st.st_mtim.tv_sec, mtimeNs: st.st_mtim.tv_nsec, inode: UInt64(st.st_ino))
+        return FileFingerprint(st)
     }
+    /// Of an open file: what a VM handed the descriptor will read.
+    static func of(fd: Int32) -> FileFingerprint? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return FileFingerprint(st)
+    }
+    init(size: Int64, mtime: Int, mtimeNs: Int, inode: UInt64) { self.size = size; self.mtime = mtime; self.mtimeNs = mtimeNs; self.inode = inode }
+    init(_ st: stat) { self.init(size: Int64(st.st_size), mtime: st.st_mtim.tv_sec, mtimeNs: st.st_mtim.tv_nsec, inode: UInt64(st.st_ino)) }
 }
 
 public enum SnapshotError: Error, CustomStringConvertible, Equatable {
@@ -217,7 +236,12 @@ public struct SnapshotStore: Sendable {
         var installed = false
         defer { if !installed { try? FileManager.default.removeItem(atPath: staging) } }
         let ramPath = staging + "/ram.bin"
-        let vm = try backend.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
+        // The guest saved boots our own image and runs no sandbox work
+        // before it is saved; its QEMU writes the template's RAM file and
+        // saves through exec:, so it is never jailed.
+        var maker = backend
+        maker.jail = nil
+        let vm = try maker.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
                                                 ramFile: template ? RAMFile(path: ramPath, shared: true) : nil))
         var ended = false
         defer { if !ended { vm.shutdown() } }
@@ -276,53 +300,55 @@ public struct SnapshotStore: Sendable {
     }
 
     /// Restores a new VM from `snapshot`: ready when its agent answers a ping.
+    /// The state file is opened here and handed to QEMU as a descriptor
+    /// (`migrate-incoming fd:N`): QEMU reads exactly the verified file, and
+    /// needs neither a path to it nor `exec:` (a jailed QEMU may spawn
+    /// nothing). A template's RAM is its file mapped copy-on-write, or, for
+    /// a jailed QEMU, the sealed in-memory copy of it (``SealedRAM``).
+    /// `-incoming defer`: the capabilities are set before the stream starts
+    /// (with `-incoming` and a URI on the command line the stream started
+    /// first, and ~4 templated restores in 10 failed).
     public func restore(_ snapshot: Snapshot, readyTimeout: Double = Settings.shared.readyTimeoutSeconds) throws -> any SandboxVM {
+        let state = open(snapshot.statePath, O_RDONLY | O_CLOEXEC)
+        guard state >= 0 else {
+            throw SnapshotError.corrupt("cannot open \(snapshot.statePath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(state) }
         // Cheap check that the file is still the one whose hash was verified.
-        guard FileFingerprint.of(snapshot.statePath) == snapshot.fingerprint else {
+        guard FileFingerprint.of(fd: state) == snapshot.fingerprint else {
             throw SnapshotError.corrupt("\(snapshot.statePath) changed since it was verified")
         }
+        var ramFile: RAMFile?
         if snapshot.isTemplate {
             guard let ram = snapshot.ramFingerprint, FileFingerprint.of(snapshot.ramPath) == ram else {
                 throw SnapshotError.corrupt("the template's RAM file \(snapshot.ramPath) was removed or changed since it was verified")
             }
-            return try restoreTemplate(snapshot, readyTimeout: readyTimeout)
+            ramFile = RAMFile(path: snapshot.ramPath, shared: false)
+            if backend.jail != nil {
+                let sealed = try snapshot.sealedRAM()
+                if let why = sealed.problem { throw SnapshotError.corrupt(why) }
+                ramFile?.sealed = sealed
+            }
         }
-        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission, memoryCgroup: memoryCgroup)
-        return try backend.spawn(options, extraArguments: ["-incoming", "exec:cat '\(snapshot.statePath)'"], path: "restore",
+        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission, ramFile: ramFile,
+                                   memoryCgroup: memoryCgroup)
+        let template = snapshot.isTemplate
+        return try backend.spawn(options, extraArguments: ["-incoming", "defer"], path: template ? "template" : "restore",
                                  afterStart: { qmp in
-                                     // The guest was paused when saved: resume it once the state is in.
-                                     let deadline = Monotonic.nanos() + UInt64(readyTimeout * 1e9)
-                                     while try qmp.execute("query-status")["status"]?.string == "inmigrate" {
-                                         guard Monotonic.nanos() < deadline else { throw VMError("loading the snapshot did not finish") }
-                                         usleep(500)
-                                     }
-                                     try qmp.execute("cont")
-                                 }, restoredHello: snapshot.hello)
-    }
-
-    /// A templated restore: the template's RAM file mapped privately
-    /// (copy-on-write), `-incoming defer`, then over QMP x-ignore-shared,
-    /// `migrate-incoming` of the device state, wait until the status leaves
-    /// `inmigrate`, `cont`. (With `-incoming exec:` on the command line the
-    /// stream starts before the capability can be set, and restores fail.)
-    private func restoreTemplate(_ snapshot: Snapshot, readyTimeout: Double) throws -> any SandboxVM {
-        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
-                                   ramFile: RAMFile(path: snapshot.ramPath, shared: false), memoryCgroup: memoryCgroup)
-        let state = snapshot.statePath
-        return try backend.spawn(options, extraArguments: ["-incoming", "defer"], path: "template",
-                                 afterStart: { qmp in
-                                     try Self.ignoreShared(qmp)
-                                     try qmp.execute("migrate-incoming", ["uri": .string("exec:cat '\(state)'")])
+                                     // A template's RAM stays in its file: only device state comes in.
+                                     if template { try Self.ignoreShared(qmp) }
+                                     try qmp.execute("migrate-incoming", ["uri": .string("fd:\(QEMUBackend.incomingStateFD)")])
                                      let deadline = Monotonic.nanos() + UInt64(readyTimeout * 1e9)
                                      while try qmp.execute("query-status")["status"]?.string == "inmigrate" {
                                          if try qmp.execute("query-migrate")["status"]?.string == "failed" {
-                                             throw VMError("loading the template's device state failed")
+                                             throw VMError("loading the snapshot's \(template ? "device state" : "state") failed")
                                          }
-                                         guard Monotonic.nanos() < deadline else { throw VMError("loading the template did not finish") }
+                                         guard Monotonic.nanos() < deadline else { throw VMError("loading the snapshot did not finish") }
                                          usleep(500)
                                      }
+                                     // The guest was paused when saved: resume it once the state is in.
                                      try qmp.execute("cont")
-                                 }, restoredHello: snapshot.hello)
+                                 }, restoredHello: snapshot.hello, incomingState: state)
     }
 
     static func ignoreShared(_ qmp: QMPClient) throws {

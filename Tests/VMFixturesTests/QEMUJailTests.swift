@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import AgentProtocol
+import HostProbes
+@testable import VMFixtures
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Jailed restores: a real QEMU restored from a template (and a full
+/// snapshot) as uid 65534 under bubblewrap and its seccomp filter, mapping
+/// a sealed copy of the template's RAM that nothing in the jail can write.
+@Suite(.serialized) struct QEMUJailRestoreTests {
+    let plain: QEMUBackend
+    let jailed: QEMUBackend
+    let dir: TempDirectory
+
+    init() throws {
+        plain = try BackendChoice.qemu()
+        var j = plain
+        j.jail = QEMUJail()
+        jailed = j
+        dir = try TempDirectory(prefix: "lgjailsnap")
+    }
+
+    /// Runs `command` as the jail's user; its exit status.
+    func asJailUser(_ command: String) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid", String(ProcessJail.uid), "--regid", String(ProcessJail.uid), "--clear-groups", "--", "/bin/sh", "-c", command]
+        p.standardError = FileHandle.nullDevice
+        try p.run(); p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    @Test func aJailedTemplateRestoreIsConfinedAndCannotWriteTheTemplate() throws {
+        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        defer { dir.remove() }
+        // The template is made unjailed (its QEMU writes the RAM file); restores are jailed.
+        let store = SnapshotStore(root: dir.path, backend: jailed, template: true)
+        let snap = try store.create()
+        let vm = try #require(try store.restore(snap) as? QEMUSandbox)
+        var ended = false
+        defer { if !ended { vm.shutdown() } }
+        #expect(vm.timings.path == "template" && vm.jailed)
+        #expect(try vm.session.call(.executeCommand, ["command": .string("echo jailed")])["stdout"]?.string == "jailed\n")
+        let status = try #require(QEMUJail.status(of: vm), "no QEMU process under the sandbox")
+        #expect(status.confined, "QEMU is not confined: \(status)")
+        // It maps the sealed copy, not the file, and the jail has no view of the file.
+        let maps = (try? String(contentsOfFile: "/proc/\(status.pid)/maps", encoding: .utf8)) ?? ""
+        #expect(maps.contains("memfd:luminaguard-template-ram") && !maps.contains(snap.ramPath), "QEMU's mappings: \(maps.prefix(400))")
+        #expect(access("/proc/\(status.pid)/root\(snap.ramPath)", F_OK) != 0, "the template's RAM file is visible inside the jail")
+        let sealed = try #require(vm.sealedRAM)
+        // The jail's user can write neither the memfd QEMU holds nor the file.
+        #expect(try asJailUser("printf x 1<> /proc/\(status.pid)/fd/\(QEMUJail.ramFD)") != 0, "the jail's user wrote the sealed RAM")
+        #expect(try asJailUser("printf x 1<> '\(snap.ramPath)'") != 0, "the jail's user wrote the template's RAM file")
+        // Not through the descriptor itself either: every write path is sealed.
+        var byte: UInt8 = 0x41
+        #expect(pwrite(sealed.fd, &byte, 1, 0) == -1 && errno == EPERM)
+        #expect(ftruncate(sealed.fd, 4096) == -1)
+        #expect(mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, sealed.fd, 0) == MAP_FAILED)
+        // The guest writes its copy-on-write RAM; the sealed copy stays as it was.
+        _ = try vm.session.call(.executeCommand, ["command": .string("dd if=/dev/zero of=/tmp/fill bs=1M count=8 2>/dev/null; echo ok")])
+        #expect(sealed.problem == nil)
+        #expect(try store.load().ramFingerprint == snap.ramFingerprint)
+        let pid = status.pid
+        vm.shutdown(); ended = true
+        #expect(kill(pid, 0) != 0, "the jailed QEMU outlived its sandbox")
+    }
+
+    @Test func aJailedFullSnapshotRestoresThroughADescriptor() throws {
+        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        defer { dir.remove() }
+        let store = SnapshotStore(root: dir.path, backend: jailed)
+        let vm = try #require(try store.restore(try store.create()) as? QEMUSandbox)
+        defer { vm.shutdown() }
+        #expect(vm.timings.path == "restore" && vm.jailed && vm.sealedRAM == nil)
+        #expect(QEMUJail.status(of: vm)?.confined == true)
+        #expect(try vm.session.call(.executeCommand, ["command": .string("echo full")])["stdout"]?.string == "full\n")
+    }
+
+    @Test func aJailedQEMUIsNeverHandedTheWritableRAMFile() throws {
+        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        defer { dir.remove() }
+        #expect { try jailed.spawn(SpawnOptions(ramFile: RAMFile(path: dir.path + "/ram.bin", shared: false))) } throws: {
+            "\($0)".contains("sealed copy") && "\($0)".contains("fix:")
+        }
+    }
+}
