@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VMFixtures
+import Scenarios
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,12 +77,25 @@ struct `QEMU jail: what it costs [tag:production] [tag:spawn] [tag:latency]` {
         let unjailed = try #require(file["cold_spawn_unjailed_ms"]).count
         #expect(pairs >= 1 && unjailed == pairs)
         #expect(try #require(file["tool_call_jailed_ms"]).count == pairs * 20)
-        for name in ["cold_spawn_jail_ratio", "tool_call_jail_ratio"] {
+        #expect(try #require(file["template_restore_jailed_ms"]).count == pairs * 2)
+        #expect(try #require(file["restored_pss_jailed_mb"]).count == pairs * 2)
+        for name in ["cold_spawn_jail_ratio", "tool_call_jail_ratio", "restored_pss_jail_ratio"] {
             let r = try #require(file[name]).median
-            // Seccomp, a chroot and a cgroup cost next to nothing per call;
-            // 2x would mean the jail itself is in the way.
+            // Seccomp, a bubblewrap view and a cgroup cost next to nothing per
+            // call or page; 2x would mean the jail itself is in the way.
             #expect(r > 0 && r < 2, "\(name) = \(r): \(file.notes)")
         }
+        // A restore is short, so bubblewrap's start weighs more in it: the
+        // jailed restore is held to the restore budget (a ratio to the
+        // same run's platform floor), and to at most 2.5x the unjailed one.
+        let restoreRatio = try #require(file["restore_jail_ratio"]).median
+        #expect(restoreRatio > 0 && restoreRatio < 2.5, "restore_jail_ratio = \(restoreRatio): \(file.notes)")
+        let budget = try Budget.load(kind: .qemu, accelerator: Accelerator(rawValue: file.labels.accelerator) ?? .tcg)
+        let floorRatio = try #require(file["jailed_restore_floor_ratio"]).median
+        let restoreBudget = try #require(budget.restoreMedianFloorRatio)
+        #expect(floorRatio > 0 && floorRatio <= restoreBudget, "jailed restore / floor = \(floorRatio), budget \(restoreBudget): \(file.notes)")
+        let pss = try #require(file["restored_pss_jailed_mb"]).median
+        #expect(pss <= budget.memoryPSSMedianMB, "jailed restored VM PSS \(pss) MiB, budget \(budget.memoryPSSMedianMB): \(file.notes)")
     }
 }
 }
