@@ -87,3 +87,26 @@ import Glibc
         }
     }
 }
+
+extension QEMUJailRestoreTests {
+    @Test func aJailedPoolRestoresJailedVMsAndSaysSo() throws {
+        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        defer { dir.remove() }
+        let pool = VMPool(backend: jailed, settings: PoolSettings(size: 1, refreshSeconds: 3600, snapshotPath: dir.path, strategy: .template))
+        defer { pool.shutdown() }
+        try pool.warmup()
+        let out = try pool.checkout()
+        defer { pool.release(out.vm) }
+        #expect(out.path == "pool" && pool.stats().jailed && pool.stats().strategy == "template")
+        let vm = try #require(out.vm as? QEMUSandbox)
+        #expect(vm.jailed && QEMUJail.status(of: vm)?.confined == true)
+        #expect(try vm.session.call(.executeCommand, ["command": .string("echo pooled")])["stdout"]?.string == "pooled\n")
+        // A template whose RAM file changed is rebuilt before the next jailed restore.
+        let snap = try pool.currentSnapshot()
+        let h = try #require(FileHandle(forUpdatingAtPath: snap.ramPath))
+        try h.seek(toOffset: 4096)
+        h.write(Data(repeating: 0x5A, count: 16))
+        try h.close()
+        #expect { try pool.store.restore(snap) } throws: { ($0 as? SnapshotError).map { if case .corrupt = $0 { true } else { false } } ?? false }
+    }
+}
