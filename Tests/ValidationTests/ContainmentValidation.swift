@@ -15,10 +15,11 @@ struct `Containment: escape attempts through MCP [tag:containment]` {
     /// Tighter than the defaults so the CPU case ends in seconds.
     static let jailLimits = JailLimits(pids: 64, cpuCores: 1, commandCPUSeconds: 2, workspaceMB: 32)
 
-    static func runAll(_ backend: any VMBackend) async throws -> [EscapeRunner.Outcome] {
+    static func runAll(_ backend: any VMBackend, sandbox: (@Sendable () throws -> any SandboxVM)? = nil) async throws -> [EscapeRunner.Outcome] {
         let bait = try HostBait()
         defer { bait.remove() }
-        let runner = EscapeRunner(backend: backend, bait: bait)
+        var runner = EscapeRunner(backend: backend, bait: bait)
+        runner.sandbox = sandbox
         var outcomes: [EscapeRunner.Outcome] = []
         for c in EscapeCases.all {
             let o = try await runner.run(c)
@@ -33,8 +34,9 @@ struct `Containment: escape attempts through MCP [tag:containment]` {
         for o in try await Self.runAll(backend) { #expect(o.breaches.isEmpty, "\(o)") }
     }
 
-    /// QEMU jailed, as `lgperf mcp-server` serves it.
-    @Test func `the QEMU backend (jailed) contains every escape`() async throws {
+    /// QEMU jailed and restored from the template (through its sealed RAM
+    /// copy), as `lgperf mcp-server` serves it.
+    @Test func `the QEMU backend (jailed, restored from the template) contains every escape`() async throws {
         let s = try Fixture.settings()
         guard ChildProcess.which("qemu-system-x86_64") != nil else {
             #expect(!s.requireVM, "LUMINAGUARD_REQUIRE_VM=1 but QEMU is not installed")
@@ -43,7 +45,19 @@ struct `Containment: escape attempts through MCP [tag:containment]` {
         var backend = try BackendChoice.qemu()
         backend.runDirectory = Fixture.runDirectory
         if QEMUJail.unavailableReason() == nil { backend.jail = QEMUJail() }
-        for o in try await Self.runAll(backend) { #expect(o.breaches.isEmpty, "\(o)") }
+        let dir = try TempDirectory(prefix: "lgescape-snap")
+        defer { dir.remove() }
+        let store = SnapshotStore(root: dir.path, backend: backend, template: true)
+        let snapshot = try store.create()
+        let jailed = backend.jail != nil
+        for o in try await Self.runAll(backend, sandbox: {
+            let vm = try store.restore(snapshot, readyTimeout: 60)
+            guard !jailed || (vm as? QEMUSandbox).flatMap(QEMUJail.status(of:))?.confined == true else {
+                vm.shutdown()
+                throw VMError("the restored sandbox's QEMU is not confined")
+            }
+            return vm
+        }) { #expect(o.breaches.isEmpty, "\(o)") }
         Fixture.expectNoVMLeft()
     }
 
