@@ -110,3 +110,40 @@ extension QEMUJailRestoreTests {
         #expect { try pool.store.restore(snap) } throws: { ($0 as? SnapshotError).map { if case .corrupt = $0 { true } else { false } } ?? false }
     }
 }
+
+@Suite struct SealedRAMTests {
+    /// The copy holds exactly the file's bytes (data, zero pages, holes and
+    /// a partial last page alike), sealed against every change.
+    @Test func aSealedCopyEqualsItsFileAndRefusesWrites() throws {
+        let dir = try TempDirectory(prefix: "lgsealed")
+        defer { dir.remove() }
+        let path = dir.path + "/ram.bin"
+        let size = 3 << 20
+        var bytes = [UInt8](repeating: 0, count: size)
+        for i in stride(from: 0, to: size, by: 4096 * 7) { bytes[i + 123] = UInt8(truncatingIfNeeded: i / 4096 + 1) }
+        bytes[size - 1] = 0xEE
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        #expect(fd >= 0)
+        // A hole in the middle: a real template's RAM file has many.
+        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress!, 1 << 20, 0) }
+        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + (2 << 20), 1 << 20, off_t(2 << 20)) }
+        close(fd)
+        for i in (1 << 20)..<(2 << 20) { bytes[i] = 0 }
+        let ram = try SealedRAM(copying: path, size: Int64(size), fingerprint: FileFingerprint.of(path))
+        #expect(ram.problem == nil && ram.copiedBytes > 0 && ram.copiedBytes < Int64(size))
+        var back = [UInt8](repeating: 0xFF, count: size)
+        #expect(back.withUnsafeMutableBytes { pread(ram.fd, $0.baseAddress!, size, 0) } == size)
+        #expect(back == bytes)
+        var byte: UInt8 = 1
+        #expect(pwrite(ram.fd, &byte, 1, 0) == -1 && errno == EPERM)
+        #expect(ftruncate(ram.fd, 0) == -1)
+        // A private writable mapping (what QEMU makes) is allowed; a shared one is not.
+        let priv = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, ram.fd, 0)
+        #expect(priv != MAP_FAILED)
+        if let priv, priv != MAP_FAILED { priv.storeBytes(of: 0x42, as: UInt8.self); munmap(priv, size) }
+        #expect(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, ram.fd, 0) == MAP_FAILED)
+        #expect(back.withUnsafeMutableBytes { pread(ram.fd, $0.baseAddress!, 1, 0) } == 1 && back[0] == bytes[0])
+        // A file that is not the verified one is refused.
+        #expect(throws: SnapshotError.self) { try SealedRAM(copying: path, size: Int64(size), fingerprint: FileFingerprint(size: 1, mtime: 0, mtimeNs: 0, inode: 0)) }
+    }
+}
