@@ -63,17 +63,40 @@ public final class SealedRAM: @unchecked Sendable {
     deinit { close(fd) }
 }
 
-/// The sealed copy of one snapshot's RAM, made at its first jailed restore
-/// and shared by the rest (the copy costs tens of ms; each VM maps it).
+/// The sealed copy of one snapshot's RAM, made once and shared by every
+/// jailed restore from it (the copy costs tens of ms; each VM maps it).
+/// `start` begins the copy on a thread of its own, so that it overlaps with
+/// verifying the snapshot's state file; `get` waits for it.
 final class SealedRAMSlot: @unchecked Sendable {
-    private let lock = NSLock()
-    private var ram: SealedRAM?
+    private let condition = NSCondition()
+    private var result: Result<SealedRAM, Error>?
+    private var running = false
 
-    func get(_ make: () throws -> SealedRAM) throws -> SealedRAM {
-        lock.lock(); defer { lock.unlock() }
-        if let ram { return ram }
-        let made = try make()
-        ram = made
-        return made
+    /// Starts making the copy in the background unless it is made or under way.
+    func start(_ make: @escaping @Sendable () throws -> SealedRAM) {
+        condition.lock(); defer { condition.unlock() }
+        guard result == nil, !running else { return }
+        running = true
+        Thread.detachNewThread { [self] in
+            let r = Result { try make() }
+            condition.lock()
+            result = r; running = false
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    func get(_ make: @escaping @Sendable () throws -> SealedRAM) throws -> SealedRAM {
+        condition.lock()
+        while running { condition.wait() }
+        if let result { condition.unlock(); return try result.get() }
+        running = true
+        condition.unlock()
+        let r = Result { try make() }
+        condition.lock()
+        result = r; running = false
+        condition.broadcast()
+        condition.unlock()
+        return try r.get()
     }
 }

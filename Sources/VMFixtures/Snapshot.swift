@@ -109,16 +109,18 @@ public struct Snapshot: Sendable {
     let fingerprint: FileFingerprint
     /// The same for a template's RAM file.
     var ramFingerprint: FileFingerprint?
-    /// A template's RAM as a sealed memfd, made at the first jailed restore.
-    let sealedSlot = SealedRAMSlot()
+    /// A template's RAM as a sealed memfd, made once for jailed restores.
+    var sealedSlot = SealedRAMSlot()
 
     /// The template's RAM as a sealed in-memory copy (made once, then
     /// shared): what a jailed QEMU maps.
     public func sealedRAM() throws -> SealedRAM {
         guard isTemplate else { throw VMError("a full snapshot has no RAM file") }
-        return try sealedSlot.get {
-            try SealedRAM(copying: ramPath, size: Int64(manifest.identity.memoryMB) << 20, fingerprint: ramFingerprint)
-        }
+        return try sealedSlot.get(Self.sealer(ramPath, manifest.identity.memoryMB, ramFingerprint))
+    }
+
+    static func sealer(_ path: String, _ memoryMB: Int, _ fingerprint: FileFingerprint?) -> @Sendable () throws -> SealedRAM {
+        { try SealedRAM(copying: path, size: Int64(memoryMB) << 20, fingerprint: fingerprint) }
     }
 
     public var hello: AgentHello {
@@ -213,6 +215,10 @@ public struct SnapshotStore: Sendable {
             }
             ram = now
         }
+        // A jailed store restores from a sealed copy of the RAM: make it
+        // while the state file is hashed.
+        let slot = SealedRAMSlot()
+        if template, backend.jail != nil { slot.start(Snapshot.sealer(directory + "/ram.bin", memoryMB, ram)) }
         let state = directory + "/state.bin"
         guard let before = FileFingerprint.of(state) else { throw SnapshotError.corrupt("\(state) is missing") }
         guard before.size == m.stateBytes else {
@@ -223,7 +229,7 @@ public struct SnapshotStore: Sendable {
         if let maxAge, Date().timeIntervalSince(m.created) > maxAge {
             throw SnapshotError.stale("made \(Int(Date().timeIntervalSince(m.created))) s ago, refresh interval \(Int(maxAge)) s")
         }
-        return Snapshot(directory: directory, manifest: m, fingerprint: before, ramFingerprint: ram)
+        return Snapshot(directory: directory, manifest: m, fingerprint: before, ramFingerprint: ram, sealedSlot: slot)
     }
 
     /// Boots a guest cold, waits for its agent, saves it, and installs the

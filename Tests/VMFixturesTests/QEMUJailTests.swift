@@ -38,7 +38,9 @@ import Glibc
         defer { dir.remove() }
         // The template is made unjailed (its QEMU writes the RAM file); restores are jailed.
         let store = SnapshotStore(root: dir.path, backend: jailed, template: true)
-        let snap = try store.create()
+        try store.create()
+        // Loaded by a jailed store: the sealed copy is made while the state file is verified.
+        let snap = try store.load()
         let vm = try #require(try store.restore(snap) as? QEMUSandbox)
         var ended = false
         defer { if !ended { vm.shutdown() } }
