@@ -149,3 +149,24 @@ extension QEMUJailRestoreTests {
         #expect(throws: SnapshotError.self) { try SealedRAM(copying: path, size: Int64(size), fingerprint: FileFingerprint(size: 1, mtime: 0, mtimeNs: 0, inode: 0)) }
     }
 }
+
+extension QEMUJailRestoreTests {
+    @Test func twentyJailedTemplatedRestoresInARowAllSucceed() throws {
+        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        defer { dir.remove() }
+        let store = SnapshotStore(root: dir.path, backend: jailed, template: true)
+        try store.create()
+        let snap = try store.load()
+        var failures: [String] = [], ms: [Double] = []
+        for _ in 0..<20 {
+            do {
+                let vm = try store.restore(snap)
+                ms.append(Double(vm.timings.requestToReadyNs) / 1e6)
+                if (try? vm.session.call(.listDirectory, [:])) == nil { failures.append("restored VM did not answer a tool call") }
+                vm.shutdown()
+            } catch { failures.append("\(error)") }
+        }
+        print("jailed templated restores: \(failures.count) failed of 20; ready ms: \(ms.map { String(format: "%.0f", $0) }.joined(separator: " "))")
+        #expect(failures.isEmpty, "\(failures.count) of 20 jailed templated restores failed: \(failures.prefix(3))")
+    }
+}
