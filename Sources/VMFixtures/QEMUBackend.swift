@@ -183,6 +183,10 @@ public struct QEMUBackend: VMBackend {
             cgroupToRemove = cgroup
             // QEMU runs as the jail's user: its directory and sockets are its.
             for path in [dir.path, dir.path + "/agent.sock", dir.path + "/qmp.sock", dir.path + "/health.sock"] { chown(path, ProcessJail.uid, ProcessJail.uid) }
+            if let blocked = QEMUJail.blockingAncestor(of: dir.path) {
+                throw fail("the jailed QEMU (uid \(ProcessJail.uid)) cannot reach its directory \(dir.path): \(blocked) does not let other users pass",
+                           fix: "set LUMINAGUARD_RUN_DIR to a directory every user may pass through (e.g. /tmp, or chmod o+x \(blocked)), or run unjailed (--no-jail)")
+            }
         }
         if options.network {
             guard let port = LoopbackPort.free() else { throw fail("no free loopback port for the guest's network") }

@@ -40,6 +40,22 @@ public struct QEMUJail: Sendable, Equatable {
     /// A template's sealed RAM copy (mapped as `/proc/self/fd/6`).
     static let ramFD: Int32 = 6
 
+    /// The first directory on the way to `path` that the jail's user cannot
+    /// pass through (bubblewrap binds the VM's directory as that user), or nil.
+    static func blockingAncestor(of path: String) -> String? {
+        var prefix = ""
+        for part in path.split(separator: "/").dropLast() {
+            prefix += "/" + part
+            var st = stat()
+            guard stat(prefix, &st) == 0 else { return prefix }
+            let mode = st.st_mode
+            let ok = (st.st_uid == ProcessJail.uid && mode & S_IXUSR != 0) || (st.st_gid == ProcessJail.uid && mode & S_IXGRP != 0)
+                || mode & S_IXOTH != 0
+            if !ok { return prefix }
+        }
+        return nil
+    }
+
     /// QEMU's arguments with the kernel and initramfs read from the passed
     /// descriptors and the seccomp filter added.
     static func jailedArguments(_ arguments: [String]) -> [String] {

@@ -81,6 +81,20 @@ import Glibc
         #expect(try vm.session.call(.executeCommand, ["command": .string("echo full")])["stdout"]?.string == "full\n")
     }
 
+    @Test func aRunDirectoryTheJailCannotReachIsAClearError() throws {
+        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        defer { dir.remove() }
+        let closed = try TempDirectory(prefix: "lgjailclosed")
+        defer { closed.remove() }
+        chmod(closed.path, 0o700)
+        var backend = jailed
+        backend.runDirectory = closed.path
+        #expect { try backend.spawn(SpawnOptions()) } throws: {
+            "\($0)".contains("cannot reach its directory") && "\($0)".contains("LUMINAGUARD_RUN_DIR")
+        }
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: closed.path))?.isEmpty == true)
+    }
+
     @Test func aJailedQEMUIsNeverHandedTheWritableRAMFile() throws {
         if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
         defer { dir.remove() }
