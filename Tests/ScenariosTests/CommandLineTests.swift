@@ -130,6 +130,7 @@ import Glibc
     func ctrlCEndsEveryVM(args: [String]) throws {
         let runDir = try TempDirectory(prefix: "lgint")
         defer { runDir.remove() }
+        chmod(runDir.path, 0o711)  // lgperf pool runs its QEMUs jailed
         let snapDir = try TempDirectory(prefix: "lgintsnap")
         defer { snapDir.remove() }
         let (p, vmm) = try Self.startWithAVM(args, runDir: runDir.path,
