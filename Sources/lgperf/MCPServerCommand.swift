@@ -73,6 +73,9 @@ struct MCPServerCommand: AsyncParsableCommand {
             try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
             return
         }
+        // QEMU's version and the TSC rate, which a restore waits for, are
+        // found while the backend and the image are.
+        FirstSandbox.prefetch()
         // Refuse before serving anything: a backend that cannot contain its
         // sandbox is never served to agents.
         let chosen: any VMBackend
@@ -88,7 +91,6 @@ struct MCPServerCommand: AsyncParsableCommand {
         let timeout = readyTimeout
         let t0 = Monotonic.nanos()
         let pending = PendingSandbox(start: {
-            FirstSandbox.prefetch()
             let first = try FirstSandbox.acquire(backend: chosen, fromSnapshot: fromSnapshot, readyTimeout: timeout, log: { Self.log($0) })
             Self.log(String(format: "first sandbox from: %@ (%@, %@); %@ ready: %@ (ready %.1f ms after the backend was chosen)",
                             first.source, chosen.kind.rawValue, chosen.accelerator.rawValue, first.vm.id, first.summary,
