@@ -41,18 +41,31 @@ public struct SnapshotIdentity: Codable, Equatable, Sendable {
 
 enum QEMUVersion {
     private static let cache = Once<String>()
+    /// `qemu --version`'s first line; remembered (``StatMemo``) while the
+    /// binary is unchanged: running it costs 15-40 ms per process.
     static func of(_ path: String) -> String {
         (try? cache.get {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: path)
-            p.arguments = ["--version"]
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let d = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: d, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "unknown"
+            let memoPath = StatMemo.path(cache: ProjectPaths.cacheDirectory, kind: "qemu-version", subject: path)
+            if let v = StatMemo.value(at: memoPath, subject: path) { return v }
+            let before = StatMemo.entries([path])
+            let v = try run(path)
+            if let before, v != "unknown", StatMemo.entries([path]) == before {
+                StatMemo(subject: path, value: v, entries: before).save(memoPath)
+            }
+            return v
         }) ?? "unknown"
+    }
+
+    private static func run(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = ["--version"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: d, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "unknown"
     }
 }
 

@@ -73,6 +73,9 @@ struct MCPServerCommand: AsyncParsableCommand {
             try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
             return
         }
+        // QEMU's version and the TSC rate, which a restore waits for, are
+        // found while the backend and the image are.
+        FirstSandbox.prefetch()
         // Refuse before serving anything: a backend that cannot contain its
         // sandbox is never served to agents.
         let chosen: any VMBackend
@@ -85,7 +88,6 @@ struct MCPServerCommand: AsyncParsableCommand {
         let timeout = readyTimeout
         let t0 = Monotonic.nanos()
         let pending = PendingSandbox(start: {
-            FirstSandbox.prefetch()
             let first = try FirstSandbox.acquire(backend: chosen, fromSnapshot: true, readyTimeout: timeout, log: { Self.log($0) })
             let jailed = (chosen as? QEMUBackend).map { $0.jail != nil ? ", jailed" : ", UNJAILED" } ?? ""
             Self.log(String(format: "first sandbox from: %@ (%@, %@%@); %@ ready: %@ (ready %.1f ms after the backend was chosen)",
