@@ -52,7 +52,7 @@ struct MCPServerCommand: AsyncParsableCommand {
     @Flag(help: "Start no sandbox and serve only 'echo' (measures MCP and the transport alone).")
     var hostOnly = false
 
-    @Flag(inversion: .prefixedNo, help: "Run QEMU jailed (uid 65534 under bubblewrap, its seccomp filter, its own cgroup) where the jail can be built; a jailed QEMU boots its sandbox cold. --no-jail restores it from the persisted template instead, with QEMU unjailed (said on stderr).")
+    @Flag(inversion: .prefixedNo, help: "Run QEMU jailed (uid 65534 under bubblewrap, its seccomp filter, its own cgroup) where the jail can be built, its sandbox restored from the persisted template like an unjailed one. --no-jail runs QEMU UNJAILED (as this user, no seccomp filter; a WARNING on stderr): for benchmarking only.")
     var jail = true
 
     @Flag(help: "Log each tool call's outcome to standard error.")
@@ -73,6 +73,9 @@ struct MCPServerCommand: AsyncParsableCommand {
             try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
             return
         }
+        // QEMU's version and the TSC rate, which a restore waits for, are
+        // found while the backend and the image are.
+        FirstSandbox.prefetch()
         // Refuse before serving anything: a backend that cannot contain its
         // sandbox is never served to agents.
         let chosen: any VMBackend
@@ -82,19 +85,16 @@ struct MCPServerCommand: AsyncParsableCommand {
         }
         // Answer at once: `initialize` and `tools/list` need no sandbox. The
         // sandbox starts beside the server; the first tool call waits for it.
-        // A jailed QEMU boots cold: a restore reads its state through exec:
-        // migration, which the jail's seccomp filter forbids.
-        let fromSnapshot = (chosen as? QEMUBackend)?.jail == nil
         let timeout = readyTimeout
         let t0 = Monotonic.nanos()
         let acquire: @Sendable () throws -> FirstSandbox = {
-            try FirstSandbox.acquire(backend: chosen, fromSnapshot: fromSnapshot, readyTimeout: timeout, log: { Self.log($0) })
+            try FirstSandbox.acquire(backend: chosen, fromSnapshot: true, readyTimeout: timeout, log: { Self.log($0) })
         }
         let pending = PendingSandbox(start: {
-            FirstSandbox.prefetch()
             let first = try acquire()
-            Self.log(String(format: "first sandbox from: %@ (%@, %@); %@ ready: %@ (ready %.1f ms after the backend was chosen)",
-                            first.source, chosen.kind.rawValue, chosen.accelerator.rawValue, first.vm.id, first.summary,
+            let jailed = (chosen as? QEMUBackend).map { $0.jail != nil ? ", jailed" : ", UNJAILED" } ?? ""
+            Self.log(String(format: "first sandbox from: %@ (%@, %@%@); %@ ready: %@ (ready %.1f ms after the backend was chosen)",
+                            first.source, chosen.kind.rawValue, chosen.accelerator.rawValue, jailed, first.vm.id, first.summary,
                             Double(Monotonic.nanos() - t0) / 1e6))
             return first
         }, onFailure: { error in
@@ -106,9 +106,7 @@ struct MCPServerCommand: AsyncParsableCommand {
         })
         // Faults from outside (`lgperf chaos inject KIND --harness PID`) go
         // through this process's own channels to its sandbox.
-        let noSnapshot = fromSnapshot
-            ? "this server restored its one sandbox from the persisted template, which other processes share (LUMINAGUARD_SNAPSHOT_PATH): it is not corrupted from here (lgperf pool serve corrupts a pool's private snapshot)"
-            : "this server's sandbox was booted cold (a jailed QEMU restores no snapshot): there is no snapshot it restores from"
+        let noSnapshot = "this server restores its sandbox from the persisted template (or boots it cold), which other processes share (LUMINAGUARD_SNAPSHOT_PATH): it is not corrupted from here (lgperf pool serve corrupts a pool's private snapshot)"
         let faults = ServerFaults(pending: pending, acquire: acquire, noSnapshot: noSnapshot, readyTimeout: timeout,
                                   interval: Double(settings.healthIntervalMs) / 1000, missAfter: Double(settings.healthMissMs) / 1000)
         let controlPath = ChaosControl.socketPath(runDirectory: settings.runDirectory, pid: getpid())
@@ -142,9 +140,9 @@ struct MCPServerCommand: AsyncParsableCommand {
         // QEMU serves agents jailed wherever the jail can be built.
         if var q = chosen as? QEMUBackend {
             if !jail {
-                log("note: QEMU runs unjailed (--no-jail: as this user, no seccomp filter), its sandbox restored from the persisted template")
+                log("WARNING: QEMU runs UNJAILED (--no-jail: as this user, no seccomp filter, the host's filesystem in view); for benchmarking only")
             } else if let why = QEMUJail.unavailableReason() {
-                log("note: QEMU runs unjailed (as this user, no seccomp filter): \(why)")
+                log("WARNING: QEMU runs UNJAILED (as this user, no seccomp filter): \(why)")
             } else {
                 q.jail = QEMUJail()
                 chosen = q

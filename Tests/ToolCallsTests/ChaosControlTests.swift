@@ -96,7 +96,7 @@ import Glibc
         #expect(echoed(try await call("first")) == "first\n")
 
         // Kinds that cannot apply to this server say why, and change nothing.
-        for (kind, why) in [("network_partition", "no NIC"), ("network_degraded", "no NIC"), ("snapshot_corrupt", "no snapshot it restores from")] {
+        for (kind, why) in [("network_partition", "no NIC"), ("network_degraded", "no NIC"), ("snapshot_corrupt", "not corrupted from here")] {
             let r = try Self.inject([kind, "--harness", pid, "--json"], environment: env)
             #expect(r.status == 2, "\(kind): \(r.out) \(r.err)")
             let reply = try Reply.parse(r.out.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -143,6 +143,8 @@ import Glibc
         var env = ProcessInfo.processInfo.environment
         env["LUMINAGUARD_RUN_DIR"] = runDir.path
         env["LUMINAGUARD_POOL_SIZE"] = "1"
+        // A jailed QEMU (uid 65534) must reach its VM directory inside it.
+        chmod(runDir.path, 0o711)
         let input = try makeCloexecPipe()
         let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
         let pool = try ChildProcess(executable: try LGPerfBinary.locate(), arguments: ["pool", "serve"], environment: env,
