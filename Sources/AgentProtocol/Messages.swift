@@ -29,8 +29,8 @@ public struct AgentHello: Equatable, Sendable {
     /// Seconds since the guest kernel started, read by the agent when it
     /// started (/proc/uptime): the guest's own view of boot time.
     public var uptimeAtStartMs: Double
-    /// /proc/uptime when the agent itself started (after /init's set-up and
-    /// the dynamic loader): agentUptimeMs - uptimeAtStartMs is agent start-up.
+    /// /proc/uptime when the agent itself started (after /init's set-up):
+    /// agentUptimeMs - uptimeAtStartMs is agent start-up.
     public var agentUptimeMs: Double
     /// /proc/uptime just before the agent announced itself (after its own
     /// set-up: channel, workspace, mounts when it is /init); nil from agents

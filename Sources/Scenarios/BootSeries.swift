@@ -106,8 +106,8 @@ public enum BootSeries {
         let parts = [
             Part(name: "boot_qemu_to_kernel_ms", description: "boot breakdown: spawn request to the guest kernel's clock starting (QEMU start, PVH entry, early kernel)") { t in
                 t.guestKernelToHelloMs.map { Double(t.requestToHelloNs) / 1e6 - $0 } },
-            Part(name: "boot_kernel_to_init_ms", description: "boot breakdown: guest kernel start to /init (initcalls, initramfs unpacking)") { $0.guestKernelToInitMs },
-            Part(name: "boot_init_to_agent_ms", description: "boot breakdown: /init start to the agent process starting (/init's own work, the dynamic loader)") { t in
+            Part(name: "boot_kernel_to_init_ms", description: "boot breakdown: guest kernel start to /init (initcalls, initramfs unpacking, the static agent's runtime start)") { $0.guestKernelToInitMs },
+            Part(name: "boot_init_to_agent_ms", description: "boot breakdown: /init start to the agent process starting (/init's own work: its mounts)") { t in
                 guard let i = t.guestKernelToInitMs, let a = t.guestKernelToAgentMs else { return nil }
                 return a - i },
             Part(name: "boot_agent_to_hello_ms", description: "boot breakdown: agent start to its readiness announcement (its own set-up)") { t in
