@@ -20,7 +20,9 @@ enum VMInit {
         // /proc is normally mounted already, before the static Swift runtime
         // started (GuestEarlyInit), which needs it.
         if lg_early_proc_status() != 1 && access("/proc/self", F_OK) != 0 { mountOrLog("proc", "/proc", "proc") }
-        let initUptime = uptimeMs()
+        // When /init started: before the Swift runtime's own start.
+        let early = lg_early_boottime_ms()
+        let initUptime = early >= 0 ? early : uptimeMs()
         mountOrLog("devtmpfs", "/dev", "devtmpfs")
         mountOrLog("sysfs", "/sys", "sysfs")
         mountOrLog("tmpfs", "/workspace", "tmpfs", "size=64m")
