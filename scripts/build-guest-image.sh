@@ -13,7 +13,7 @@
 # is not an input): --lookup prints the image directory for the current
 # inputs, or exits 4 if that image is not built. A build records its image
 # under that key (image/inputs/KEY), so an unchanged tree skips the agent build.
-#   usage: scripts/build-guest-image.sh [--lookup | --inputs-key]
+#   usage: scripts/build-guest-image.sh [--lookup | --inputs-key | --inputs]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache="${LUMINAGUARD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/luminaguard}"
@@ -25,28 +25,48 @@ say() { echo "[guest-image] $*" >&2; }
 # (The kernel source enters as the tarball's size and mtime: asking dpkg, as
 # the kernel's own key does, costs a few hundred ms on a loaded host; the
 # Swift compiler likewise.)
+# Every input file, NUL-separated, relative to the root where it is the
+# project's (the one list: --inputs prints it with the source directories, for
+# GuestImage's stat memo of a lookup).
+# The guest agent's source directories (the targets it is built from).
+agent_sources="Sources/GuestAgent Sources/AgentProtocol Sources/CSysShims Sources/GuestEarlyInit"
+input_files() {
+  # shellcheck disable=SC2086
+  find $agent_sources -type f -print0 | LC_ALL=C sort -z
+  printf '%s\0' Fixtures/guest/kernel.config scripts/build-guest-kernel.sh Package.swift Fixtures/guest/net-up \
+    Fixtures/guest/floor-init scripts/build-guest-image.sh /bin/busybox
+}
+# The kernel source and the compiler enter by size and mtime.
+stat_inputs() { echo /usr/src/linux-source-6.1.tar.xz "$(command -v swift-frontend || echo no-swift-frontend)"; }
 inputs_key() {
   # One sha256sum over every file (few processes: this runs at every start).
   { echo "inputs-1"
-    # The kernel source and the compiler, by size and mtime.
-    stat -L -c '%n %s %Y' /usr/src/linux-source-6.1.tar.xz "$(command -v swift-frontend || echo no-swift-frontend)" 2>&1 || true
+    # shellcheck disable=SC2046
+    stat -L -c '%n %s %Y' $(stat_inputs) 2>&1 || true
     cd "$root"
-    { find Sources/GuestAgent Sources/AgentProtocol Sources/CSysShims Sources/GuestEarlyInit -type f -print0 | LC_ALL=C sort -z
-      printf '%s\0' Fixtures/guest/kernel.config scripts/build-guest-kernel.sh Package.swift Fixtures/guest/net-up \
-        Fixtures/guest/floor-init scripts/build-guest-image.sh /bin/busybox
-    } | xargs -0 sha256sum 2>&1 || true   # a missing file changes the key; the build says what is missing
+    input_files | xargs -0 sha256sum 2>&1 || true   # a missing file changes the key; the build says what is missing
   } | sha256sum | cut -c1-16
 }
 ikey=$(inputs_key)
 by_inputs="$cache/image/inputs/$ikey"
 case "${1:-}" in
+  --inputs)
+    # Everything whose change can change the key: the input files, the
+    # directories they are found in (a file added or removed changes its
+    # directory), the stat-only inputs. One path per line, absolute.
+    cd "$root"
+    input_files | tr '\0' '\n' | sed "s|^\([^/]\)|$root/\1|"
+    # shellcheck disable=SC2086
+    find $agent_sources -type d | LC_ALL=C sort | sed "s|^|$root/|"
+    stat_inputs | tr ' ' '\n'
+    exit 0 ;;
   --inputs-key) echo "$ikey"; exit 0 ;;
   --lookup)
     if [ -f "$by_inputs/manifest.json" ]; then (cd -P "$by_inputs" && pwd); exit 0; fi
     say "no guest image is built for the current sources (inputs key $ikey). fix: lgperf image build   (or scripts/build-guest-image.sh)"
     exit 4 ;;
   "") ;;
-  *) say "error: unknown argument '$1' (usage: $0 [--lookup | --inputs-key])"; exit 2 ;;
+  *) say "error: unknown argument '$1' (usage: $0 [--lookup | --inputs-key | --inputs])"; exit 2 ;;
 esac
 # Records the image built from these inputs (atomically: a new link renamed over).
 record_inputs() {

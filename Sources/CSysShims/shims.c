@@ -56,3 +56,61 @@ int lg_limit_cpu_seconds(pid_t pid, long seconds) {
 int lg_mount(const char *source, const char *target, const char *fstype, const char *data) {
     return mount(source, target, fstype, 0, data) == 0 ? 0 : -errno;
 }
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int lg_sealed_copy_seals(void) { return F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE; }
+
+int lg_get_seals(int fd) {
+    int s = fcntl(fd, F_GET_SEALS);
+    return s < 0 ? -errno : s;
+}
+
+int lg_sealed_copy(int src, long long size, long long *copied) {
+    static const char zero[4096];
+    enum { chunk = 1 << 20 };
+    *copied = 0;
+    int fd = memfd_create("luminaguard-template-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -errno;
+    int err = 0;
+    unsigned char *buf = malloc(chunk);
+    if (!buf) { err = ENOMEM; goto done; }
+    if (ftruncate(fd, size) != 0) { err = errno; goto done; }
+    // Only the data extents, and of those only runs of non-zero pages: the
+    // guest never touched most of its RAM, and a hole reads as zeros.
+    // pread/pwrite: ~0.75x the time of copying between two mappings here.
+    for (off_t at = 0; at < size && !err;) {
+        off_t data = lseek(src, at, SEEK_DATA);
+        if (data < 0) { if (errno != ENXIO) err = errno; break; }
+        off_t hole = lseek(src, data, SEEK_HOLE);
+        if (hole < 0 || hole > size) hole = size;
+        for (off_t c = data & ~4095LL; c < hole && !err;) {
+            size_t want = (size_t)(hole - c < chunk ? hole - c : chunk);
+            ssize_t got = pread(src, buf, want, c);
+            if (got <= 0) { err = got < 0 ? errno : EIO; break; }
+            size_t n = (size_t)got & ~4095UL, i = 0;
+            if (n == 0) n = (size_t)got;
+            while (i < n) {
+                while (i < n && memcmp(buf + i, zero, n - i < 4096 ? n - i : 4096) == 0) i += 4096;
+                size_t j = i;
+                while (j < n && memcmp(buf + j, zero, n - j < 4096 ? n - j : 4096) != 0) j += 4096;
+                if (j > n) j = n;
+                if (j > i) {
+                    if (pwrite(fd, buf + i, j - i, c + (off_t)i) != (ssize_t)(j - i)) { err = errno ? errno : EIO; break; }
+                    *copied += (long long)(j - i);
+                }
+                i = j;
+            }
+            c += (off_t)n;
+        }
+        at = hole;
+    }
+done:
+    free(buf);
+    if (!err && fcntl(fd, F_ADD_SEALS, lg_sealed_copy_seals()) != 0) err = errno;
+    if (err) { close(fd); return -err; }
+    return fd;
+}

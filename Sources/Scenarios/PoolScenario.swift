@@ -81,7 +81,7 @@ public enum PoolScenario {
         let stats = pool.stats()
         var file = RunContext.newFile(
             scope: "pool", phase: config.phase, backend: backend, iterations: config.iterations, warmup: config.warmup, loadBefore: load,
-            notes: ["spawn_time_ms: pool checkout to agent-ready (a pooled VM answering a ping), from a full pool of \(settings.size) (strategy \(stats.strategy)\(stats.strategyNotice.map { ": \($0)" } ?? "")).",
+            notes: ["spawn_time_ms: pool checkout to agent-ready (a pooled VM answering a ping), from a full pool of \(settings.size) (strategy \(stats.strategy)\(stats.strategyNotice.map { ": \($0)" } ?? ""); QEMU \(stats.jailed ? "jailed" : "unjailed, as in every benchmark that acts on the QEMU process by pid; production.qemu_jail measures the jail's cost")).",
                     "restore_to_ready_ms: full restore: a new QEMU process loading the whole-RAM snapshot (-incoming) and resumed, to its agent answering.",
                     "template_restore_to_ready_ms: templated restore: a new QEMU process mapping the template's RAM file copy-on-write (memory-backend-file share=off, -incoming defer, x-ignore-shared, migrate-incoming of the device state), resumed, to its agent answering.",
                     "cold_spawn_ms: cold boot to agent-ready; the four are interleaved round by round (full and templated restore alternate which goes first).",

@@ -68,9 +68,9 @@ public enum Startup {
     /// stdout (stderr to a file, read for the sandbox's source), speaks raw
     /// JSON-RPC lines to it (no client library in the timing), closes its
     /// input and waits for it to end.
-    /// `jail`: false passes --no-jail, so that the server restores its sandbox
-    /// from the template (a jailed QEMU boots cold).
-    public static func mcpServer(lgperf: String, backend: BackendKind, jail: Bool = false, timeout: Double = 60) throws -> ServerRun {
+    /// `jail`: false passes --no-jail (QEMU unjailed); by default the server
+    /// runs as it serves agents: QEMU jailed, restored from the template.
+    public static func mcpServer(lgperf: String, backend: BackendKind, jail: Bool = true, timeout: Double = 60) throws -> ServerRun {
         let dir = try TempDirectory(prefix: "lgstartup")
         defer { dir.remove() }
         let errPath = dir.path + "/stderr.log"

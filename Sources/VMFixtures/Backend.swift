@@ -95,10 +95,15 @@ public struct SpawnOptions: Sendable {
 /// Guest RAM backed by a file: `shared` maps it MAP_SHARED (the template VM
 /// writes its RAM into the file), otherwise privately, copy-on-write (each
 /// restored VM reads the template's pages and keeps its own changes).
+/// `sealed`: a restored VM maps this sealed in-memory copy of the file
+/// instead (a jailed QEMU can neither see nor write the file).
 public struct RAMFile: Sendable, Equatable {
     public var path: String
     public var shared: Bool
-    public init(path: String, shared: Bool) { self.path = path; self.shared = shared }
+    public var sealed: SealedRAM?
+    public init(path: String, shared: Bool, sealed: SealedRAM? = nil) { self.path = path; self.shared = shared; self.sealed = sealed }
+
+    public static func == (a: RAMFile, b: RAMFile) -> Bool { a.path == b.path && a.shared == b.shared && a.sealed === b.sealed }
 }
 
 public protocol VMBackend: Sendable {

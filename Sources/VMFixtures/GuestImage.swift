@@ -61,8 +61,19 @@ public struct GuestImage: Sendable, Equatable {
     /// The image built from the current sources, if there is one: the build
     /// script's `--lookup` hashes the inputs (sources, /init, busybox, kernel
     /// recipe) and compiles nothing, so this costs milliseconds, not the
-    /// seconds of a `swift build` of the guest agent.
+    /// seconds of a `swift build` of the guest agent. While no input
+    /// (`--inputs`) changed since the last lookup in this checkout
+    /// (``StatMemo``), not even the script runs.
     public static func lookup() throws -> GuestImage? {
+        let root = ProjectPaths.root
+        let memoPath = StatMemo.path(cache: ProjectPaths.cacheDirectory, kind: "image-lookup", subject: root)
+        if let dir = StatMemo.value(at: memoPath, subject: root), let found = try? image(at: dir) {
+            return found
+        }
+        // The inputs are stat'ed before and after the hashing: a file changed
+        // meanwhile leaves no memo (its key may predate the change).
+        let inputs = try runBuildScript(["--inputs"], showErrors: false)
+        let before = inputs.status == 0 ? StatMemo.entries(inputs.lines) : nil
         let run = try runBuildScript(["--lookup"], showErrors: false)
         // 4: not built for these inputs; anything else is a broken set-up.
         if run.status == 4 { return nil }
@@ -70,12 +81,16 @@ public struct GuestImage: Sendable, Equatable {
             throw VMError("looking up the guest image failed (scripts/build-guest-image.sh --lookup exited \(run.status))",
                           fix: "run scripts/build-guest-image.sh to see why")
         }
-        return try image(at: run.lastLine)
+        let found = try image(at: run.lastLine)
+        if let before, !before.isEmpty, StatMemo.entries(inputs.lines) == before {
+            StatMemo(subject: root, value: run.lastLine, entries: before).save(memoPath)
+        }
+        return found
     }
 
     /// Runs scripts/build-guest-image.sh: its exit status and the last line it
     /// printed (the image directory, when it succeeds).
-    private static func runBuildScript(_ arguments: [String], showErrors: Bool) throws -> (status: Int32, lastLine: String) {
+    private static func runBuildScript(_ arguments: [String], showErrors: Bool) throws -> (status: Int32, lines: [String], lastLine: String) {
         let script = ProjectPaths.root + "/scripts/build-guest-image.sh"
         guard FileManager.default.isExecutableFile(atPath: script) else {
             throw VMError("the image build script \(script) is missing", fix: "run from a checkout of the project, or set LUMINAGUARD_ROOT")
@@ -89,8 +104,8 @@ public struct GuestImage: Sendable, Equatable {
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        return (p.terminationStatus, last)
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        return (p.terminationStatus, lines, lines.last ?? "")
     }
 
     /// The image in a directory the build script named, checked.

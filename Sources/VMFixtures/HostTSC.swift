@@ -1,4 +1,6 @@
+import Foundation
 import CSysShims
+import LGSettings
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,12 +12,28 @@ import Glibc
 /// under TCG) runs its clock fast or slow by the ratio of the two rates.
 /// With 2 GHz assumed on a 2.6 GHz host, `sleep 1` in the guest took 0.78 s
 /// and every time the guest reported (its boot, the agent's own time) was
-/// 30 % high. Measured once per process against CLOCK_MONOTONIC_RAW.
+/// 30 % high. Measured against CLOCK_MONOTONIC_RAW once per boot of the
+/// host (the rate is fixed while it runs) and remembered (``StatMemo``, by
+/// boot id): measuring takes 45 ms, before a fresh process's first sandbox,
+/// and one measurement per boot keeps the kernel command line, part of a
+/// snapshot's identity, the same in every process.
 public enum HostTSC {
-    /// kHz, rounded to whole MHz so that the kernel command line (part of a
-    /// snapshot's identity) is the same from run to run; nil where there is
-    /// no usable counter (not x86-64).
-    public static let kHz: Int? = measure()
+    /// kHz, rounded to whole MHz; nil where there is no usable counter (not
+    /// x86-64).
+    public static let kHz: Int? = remembered()
+
+    static func remembered() -> Int? {
+        guard let boot = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines), !boot.isEmpty else { return measure() }
+        let path = StatMemo.path(cache: ProjectPaths.cacheDirectory, kind: "tsc-khz", subject: boot)
+        if let v = StatMemo.value(at: path, subject: boot), let k = Int(v), k > 100_000 { return k }
+        // Kept for the boot only when a second measurement agrees: one taken
+        // while the process was descheduled between its two clock reads is
+        // off, and must not outlive this process.
+        let k = measure()
+        if let k, measure() == k { StatMemo(subject: boot, value: String(k), entries: []).save(path) }
+        return k
+    }
 
     static func measure() -> Int? {
         func rawNanos() -> UInt64 {

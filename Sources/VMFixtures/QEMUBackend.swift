@@ -21,8 +21,8 @@ public struct QEMUBackend: VMBackend {
     /// platform floor, so it simulates a slower guest on an unchanged host:
     /// floor-relative budgets must then fail. 0 (the default) adds nothing.
     public var testSpawnDelayMs: Int = 0
-    /// Confine each cold-spawned QEMU (``QEMUJail``); nil: QEMU runs as the
-    /// harness's user with the host's filesystem in view.
+    /// Confine each QEMU it cold-boots or restores (``QEMUJail``); nil: QEMU
+    /// runs as the harness's user with the host's filesystem in view.
     public var jail: QEMUJail?
 
     public init(image: GuestImage, accelerator: Accelerator, qemuPath: String? = nil) throws {
@@ -63,7 +63,9 @@ public struct QEMUBackend: VMBackend {
         var memory: [String] = []
         if let ramFile {
             machine += ",memory-backend=mem"
-            memory = ["-object", "memory-backend-file,id=mem,size=\(memoryMB)M,mem-path=\(ramFile.path),share=\(ramFile.shared ? "on" : "off")"]
+            // A sealed copy is reached through the descriptor QEMU inherits.
+            let path = ramFile.sealed != nil ? "/proc/self/fd/\(QEMUJail.ramFD)" : ramFile.path
+            memory = ["-object", "memory-backend-file,id=mem,size=\(memoryMB)M,mem-path=\(path),share=\(ramFile.shared ? "on" : "off")"]
         }
         var args = [
             "-M", machine,
@@ -101,19 +103,25 @@ public struct QEMUBackend: VMBackend {
          "-device", "virtio-net-device,netdev=net0,id=nic0"]
     }
 
+    /// The descriptor number a restore's state file is handed to QEMU on
+    /// (`migrate-incoming fd:5`).
+    public static let incomingStateFD: Int32 = 5
+
     /// Starts QEMU and waits for the agent. `afterStart` runs once QMP is up
     /// (used by snapshot restore to `cont` an incoming VM). Cold boots and
-    /// restores both pass admission control here.
+    /// restores both pass admission control here. `incomingState`: an open
+    /// snapshot state file, passed on ``incomingStateFD``.
     public func spawn(_ options: SpawnOptions, extraArguments: [String], path: String,
-                      afterStart: ((QMPClient) throws -> Void)?, restoredHello: AgentHello? = nil) throws -> any SandboxVM {
+                      afterStart: ((QMPClient) throws -> Void)?, restoredHello: AgentHello? = nil,
+                      incomingState: Int32? = nil) throws -> any SandboxVM {
         try options.admissionControl.spawn(.qemu, memoryMB: options.memoryMB) { ticket in
             try start(options, extraArguments: extraArguments, path: path, afterStart: afterStart,
-                      restoredHello: restoredHello, ticket: ticket)
+                      restoredHello: restoredHello, incomingState: incomingState, ticket: ticket)
         }
     }
 
     private func start(_ options: SpawnOptions, extraArguments: [String], path: String,
-                       afterStart: ((QMPClient) throws -> Void)?, restoredHello: AgentHello?,
+                       afterStart: ((QMPClient) throws -> Void)?, restoredHello: AgentHello?, incomingState: Int32?,
                        ticket: AdmissionTicket) throws -> QEMUSandbox {
         let t0 = Monotonic.nanos()
         let deadline = t0 + UInt64(options.readyTimeout * 1e9)
@@ -159,9 +167,13 @@ public struct QEMUBackend: VMBackend {
         var extra = extraArguments
         var cgroup: SandboxCgroup?
         if let jail {
-            guard extraArguments.isEmpty, options.ramFile == nil else {
-                throw fail("a jailed QEMU cannot restore a snapshot (exec: migration is forbidden by its seccomp filter and chroot)",
-                           fix: "restore with an unjailed QEMU backend")
+            if let ram = options.ramFile, ram.shared || ram.sealed == nil {
+                throw fail("a jailed QEMU maps guest RAM only from a sealed copy (it must not write a file other VMs map, nor see its path)",
+                           fix: "restore through SnapshotStore.restore, which hands it the template's sealed copy; make templates unjailed")
+            }
+            if extraArguments.contains(where: { $0.hasPrefix("exec:") }) {
+                throw fail("a jailed QEMU cannot run exec: migration (its seccomp filter forbids spawning)",
+                           fix: "pass the state as a descriptor (SnapshotStore.restore does)")
             }
             if let why = QEMUJail.unavailableReason() { throw fail(why.description) }
             do {
@@ -171,6 +183,10 @@ public struct QEMUBackend: VMBackend {
             cgroupToRemove = cgroup
             // QEMU runs as the jail's user: its directory and sockets are its.
             for path in [dir.path, dir.path + "/agent.sock", dir.path + "/qmp.sock", dir.path + "/health.sock"] { chown(path, ProcessJail.uid, ProcessJail.uid) }
+            if let blocked = QEMUJail.blockingAncestor(of: dir.path) {
+                throw fail("the jailed QEMU (uid \(ProcessJail.uid)) cannot reach its directory \(dir.path): \(blocked) does not let other users pass",
+                           fix: "set LUMINAGUARD_RUN_DIR to a directory every user may pass through (e.g. /tmp, or chmod o+x \(blocked)), or run unjailed (--no-jail)")
+            }
         }
         if options.network {
             guard let port = LoopbackPort.free() else { throw fail("no free loopback port for the guest's network") }
@@ -186,10 +202,15 @@ public struct QEMUBackend: VMBackend {
                 let kernel = open(image.kernel, O_RDONLY | O_CLOEXEC), initrd = open(image.initramfs, O_RDONLY | O_CLOEXEC)
                 defer { if kernel >= 0 { close(kernel) }; if initrd >= 0 { close(initrd) } }
                 guard kernel >= 0, initrd >= 0 else { throw VMError("cannot open the guest image: \(String(cString: strerror(errno)))") }
-                child = try ChildProcess(executable: argv[0], arguments: Array(argv.dropFirst()),
-                                         fds: [1: errPipe[1], 2: errPipe[1], QEMUJail.kernelFD: kernel, QEMUJail.initrdFD: initrd])
+                var fds: [Int32: Int32] = [1: errPipe[1], 2: errPipe[1], QEMUJail.kernelFD: kernel, QEMUJail.initrdFD: initrd]
+                if let incomingState { fds[Self.incomingStateFD] = incomingState }
+                if let sealed = options.ramFile?.sealed { fds[QEMUJail.ramFD] = sealed.fd }
+                child = try ChildProcess(executable: argv[0], arguments: Array(argv.dropFirst()), fds: fds)
             } else {
-                child = try ChildProcess(executable: qemuPath, arguments: qemuArguments, fds: [1: errPipe[1], 2: errPipe[1]],
+                var fds: [Int32: Int32] = [1: errPipe[1], 2: errPipe[1]]
+                if let incomingState { fds[Self.incomingStateFD] = incomingState }
+                if let sealed = options.ramFile?.sealed { fds[QEMUJail.ramFD] = sealed.fd }
+                child = try ChildProcess(executable: qemuPath, arguments: qemuArguments, fds: fds,
                                          cgroupProcs: options.memoryCgroup?.procsFile)
             }
         } catch {
@@ -271,7 +292,7 @@ public struct QEMUBackend: VMBackend {
                                    guestKernelToAgentMs: restoredHello == nil ? session.hello.agentUptimeMs : nil,
                                    guestKernelToHelloMs: restoredHello == nil ? session.hello.helloUptimeMs : nil, path: path)
         let vm = QEMUSandbox(child: child!, session: session, qmp: control, directory: dir, stderrFD: errPipe[0],
-                             accelerator: accelerator, timings: timings, ticket: ticket, cgroup: cgroup)
+                             accelerator: accelerator, timings: timings, ticket: ticket, cgroup: cgroup, sealedRAM: options.ramFile?.sealed)
         vm.echoPort = echoPort
         vm.healthFD = healthFD
         return vm
@@ -298,12 +319,17 @@ public final class QEMUSandbox: SandboxVM, @unchecked Sendable {
     private var ended = false
     /// A jailed QEMU's cgroup.
     private let cgroup: SandboxCgroup?
+    /// Whether its QEMU runs jailed (``QEMUJail``).
+    public var jailed: Bool { cgroup != nil }
+    /// The sealed template RAM it maps (jailed template restores).
+    public let sealedRAM: SealedRAM?
 
     init(child: ChildProcess, session: AgentSession, qmp: QMPClient?, directory: TempDirectory, stderrFD: Int32,
-         accelerator: Accelerator, timings: SpawnTimings, ticket: AdmissionTicket, cgroup: SandboxCgroup? = nil) {
+         accelerator: Accelerator, timings: SpawnTimings, ticket: AdmissionTicket, cgroup: SandboxCgroup? = nil,
+         sealedRAM: SealedRAM? = nil) {
         self.child = child; self.session = session; self.qmp = qmp; self.directory = directory
         self.stderrFD = stderrFD; self.accelerator = accelerator; self.timings = timings; self.ticket = ticket
-        self.cgroup = cgroup
+        self.cgroup = cgroup; self.sealedRAM = sealedRAM
         id = (directory.path as NSString).lastPathComponent
     }
 

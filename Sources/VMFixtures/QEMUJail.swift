@@ -1,4 +1,5 @@
 import Foundation
+import HostProbes
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,8 +11,9 @@ import Glibc
 /// initramfs come in as open descriptors), its own pid, ipc, uts, mount and
 /// (without a guest network) network namespaces, and its own cgroup with
 /// memory and pids limits (no CPU quota: a throttled QEMU would slow the
-/// guest it emulates, and its one vCPU already bounds it). Cold spawns only: a restore reads its state
-/// through `exec:` migration, which the filter forbids.
+/// guest it emulates, and its one vCPU already bounds it). A restore hands it
+/// the state file as a descriptor and a template's RAM as a sealed memfd
+/// (``SealedRAM``): it can read both, write neither.
 public struct QEMUJail: Sendable, Equatable {
     /// Memory QEMU may use beyond guest RAM (its code, TCG's translation cache).
     public var overheadMB: Int
@@ -32,8 +34,27 @@ public struct QEMUJail: Sendable, Equatable {
     /// new processes, no changes to scheduling or affinity.
     static let seccomp = ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
 
-    /// Descriptor numbers the kernel and initramfs are passed on.
+    /// Descriptor numbers the kernel and initramfs are passed on (the
+    /// restore's state file: ``QEMUBackend/incomingStateFD``, 5).
     static let kernelFD: Int32 = 3, initrdFD: Int32 = 4
+    /// A template's sealed RAM copy (mapped as `/proc/self/fd/6`).
+    static let ramFD: Int32 = 6
+
+    /// The first directory on the way to `path` that the jail's user cannot
+    /// pass through (bubblewrap binds the VM's directory as that user), or nil.
+    static func blockingAncestor(of path: String) -> String? {
+        var prefix = ""
+        for part in path.split(separator: "/").dropLast() {
+            prefix += "/" + part
+            var st = stat()
+            guard stat(prefix, &st) == 0 else { return prefix }
+            let mode = st.st_mode
+            let ok = (st.st_uid == ProcessJail.uid && mode & S_IXUSR != 0) || (st.st_gid == ProcessJail.uid && mode & S_IXGRP != 0)
+                || mode & S_IXOTH != 0
+            if !ok { return prefix }
+        }
+        return nil
+    }
 
     /// QEMU's arguments with the kernel and initramfs read from the passed
     /// descriptors and the seccomp filter added.
@@ -73,5 +94,35 @@ public struct QEMUJail: Sendable, Equatable {
         if kvm { jail += ["--dev-bind", "/dev/kvm", "/dev/kvm"] }
         jail += ["--", qemu] + jailedArguments(arguments)
         return ["/bin/sh", "-c", join + "; exec \"$@\"", "sh"] + jail
+    }
+
+    /// What the kernel says about a sandbox's QEMU process: the proof that
+    /// the jail took (tests and the jail's benchmark check it).
+    public struct Status: Sendable, Equatable {
+        public var pid: Int32
+        /// Real, effective, saved and filesystem user ids.
+        public var uids: [Int]
+        /// 0 off, 1 strict, 2 filter (`-sandbox on`).
+        public var seccomp: Int
+        public var noNewPrivs: Bool
+        /// The jail's user everywhere, a seccomp filter, no new privileges.
+        public var confined: Bool { uids.count == 4 && uids.allSatisfy { $0 == Int(ProcessJail.uid) } && seccomp == 2 && noNewPrivs }
+    }
+
+    /// The QEMU process of `vm` (the VMM itself, or, jailed, the QEMU that
+    /// bubblewrap started below it); nil once it is gone.
+    public static func status(of vm: QEMUSandbox) -> Status? {
+        let candidates = [vm.pid] + ProcProbes.descendants(of: vm.pid)
+        for pid in candidates {
+            guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe"),
+                  exe.hasSuffix("/qemu-system-x86_64"),
+                  let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { continue }
+            func field(_ name: String) -> [Int] {
+                guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return [] }
+                return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().compactMap { Int($0) }
+            }
+            return Status(pid: pid, uids: field("Uid"), seccomp: field("Seccomp").first ?? 0, noNewPrivs: field("NoNewPrivs").first == 1)
+        }
+        return nil
     }
 }

@@ -41,18 +41,31 @@ public struct SnapshotIdentity: Codable, Equatable, Sendable {
 
 enum QEMUVersion {
     private static let cache = Once<String>()
+    /// `qemu --version`'s first line; remembered (``StatMemo``) while the
+    /// binary is unchanged: running it costs 15-40 ms per process.
     static func of(_ path: String) -> String {
         (try? cache.get {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: path)
-            p.arguments = ["--version"]
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let d = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: d, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "unknown"
+            let memoPath = StatMemo.path(cache: ProjectPaths.cacheDirectory, kind: "qemu-version", subject: path)
+            if let v = StatMemo.value(at: memoPath, subject: path) { return v }
+            let before = StatMemo.entries([path])
+            let v = try run(path)
+            if let before, v != "unknown", StatMemo.entries([path]) == before {
+                StatMemo(subject: path, value: v, entries: before).save(memoPath)
+            }
+            return v
         }) ?? "unknown"
+    }
+
+    private static func run(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = ["--version"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: d, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "unknown"
     }
 }
 
@@ -109,6 +122,19 @@ public struct Snapshot: Sendable {
     let fingerprint: FileFingerprint
     /// The same for a template's RAM file.
     var ramFingerprint: FileFingerprint?
+    /// A template's RAM as a sealed memfd, made once for jailed restores.
+    var sealedSlot = SealedRAMSlot()
+
+    /// The template's RAM as a sealed in-memory copy (made once, then
+    /// shared): what a jailed QEMU maps.
+    public func sealedRAM() throws -> SealedRAM {
+        guard isTemplate else { throw VMError("a full snapshot has no RAM file") }
+        return try sealedSlot.get(Self.sealer(ramPath, manifest.identity.memoryMB, ramFingerprint))
+    }
+
+    static func sealer(_ path: String, _ memoryMB: Int, _ fingerprint: FileFingerprint?) -> @Sendable () throws -> SealedRAM {
+        { try SealedRAM(copying: path, size: Int64(memoryMB) << 20, fingerprint: fingerprint) }
+    }
 
     public var hello: AgentHello {
         (try? JSON.parse(manifest.helloJSON)).flatMap(AgentHello.init)
@@ -121,8 +147,16 @@ struct FileFingerprint: Equatable, Sendable {
     static func of(_ path: String) -> FileFingerprint? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return FileFingerprint(size: Int64(st.st_size), mtime: st.st_mtim.tv_sec, mtimeNs: st.st_mtim.tv_nsec, inode: UInt64(st.st_ino))
+        return FileFingerprint(st)
     }
+    /// Of an open file: what a VM handed the descriptor will read.
+    static func of(fd: Int32) -> FileFingerprint? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return FileFingerprint(st)
+    }
+    init(size: Int64, mtime: Int, mtimeNs: Int, inode: UInt64) { self.size = size; self.mtime = mtime; self.mtimeNs = mtimeNs; self.inode = inode }
+    init(_ st: stat) { self.init(size: Int64(st.st_size), mtime: st.st_mtim.tv_sec, mtimeNs: st.st_mtim.tv_nsec, inode: UInt64(st.st_ino)) }
 }
 
 public enum SnapshotError: Error, CustomStringConvertible, Equatable {
@@ -194,6 +228,10 @@ public struct SnapshotStore: Sendable {
             }
             ram = now
         }
+        // A jailed store restores from a sealed copy of the RAM: make it
+        // while the state file is hashed.
+        let slot = SealedRAMSlot()
+        if template, backend.jail != nil { slot.start(Snapshot.sealer(directory + "/ram.bin", memoryMB, ram)) }
         let state = directory + "/state.bin"
         guard let before = FileFingerprint.of(state) else { throw SnapshotError.corrupt("\(state) is missing") }
         guard before.size == m.stateBytes else {
@@ -204,7 +242,7 @@ public struct SnapshotStore: Sendable {
         if let maxAge, Date().timeIntervalSince(m.created) > maxAge {
             throw SnapshotError.stale("made \(Int(Date().timeIntervalSince(m.created))) s ago, refresh interval \(Int(maxAge)) s")
         }
-        return Snapshot(directory: directory, manifest: m, fingerprint: before, ramFingerprint: ram)
+        return Snapshot(directory: directory, manifest: m, fingerprint: before, ramFingerprint: ram, sealedSlot: slot)
     }
 
     /// Boots a guest cold, waits for its agent, saves it, and installs the
@@ -217,7 +255,12 @@ public struct SnapshotStore: Sendable {
         var installed = false
         defer { if !installed { try? FileManager.default.removeItem(atPath: staging) } }
         let ramPath = staging + "/ram.bin"
-        let vm = try backend.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
+        // The guest saved boots our own image and runs no sandbox work
+        // before it is saved; its QEMU writes the template's RAM file and
+        // saves through exec:, so it is never jailed.
+        var maker = backend
+        maker.jail = nil
+        let vm = try maker.spawn(SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
                                                 ramFile: template ? RAMFile(path: ramPath, shared: true) : nil))
         var ended = false
         defer { if !ended { vm.shutdown() } }
@@ -276,53 +319,55 @@ public struct SnapshotStore: Sendable {
     }
 
     /// Restores a new VM from `snapshot`: ready when its agent answers a ping.
+    /// The state file is opened here and handed to QEMU as a descriptor
+    /// (`migrate-incoming fd:N`): QEMU reads exactly the verified file, and
+    /// needs neither a path to it nor `exec:` (a jailed QEMU may spawn
+    /// nothing). A template's RAM is its file mapped copy-on-write, or, for
+    /// a jailed QEMU, the sealed in-memory copy of it (``SealedRAM``).
+    /// `-incoming defer`: the capabilities are set before the stream starts
+    /// (with `-incoming` and a URI on the command line the stream started
+    /// first, and ~4 templated restores in 10 failed).
     public func restore(_ snapshot: Snapshot, readyTimeout: Double = Settings.shared.readyTimeoutSeconds) throws -> any SandboxVM {
+        let state = open(snapshot.statePath, O_RDONLY | O_CLOEXEC)
+        guard state >= 0 else {
+            throw SnapshotError.corrupt("cannot open \(snapshot.statePath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(state) }
         // Cheap check that the file is still the one whose hash was verified.
-        guard FileFingerprint.of(snapshot.statePath) == snapshot.fingerprint else {
+        guard FileFingerprint.of(fd: state) == snapshot.fingerprint else {
             throw SnapshotError.corrupt("\(snapshot.statePath) changed since it was verified")
         }
+        var ramFile: RAMFile?
         if snapshot.isTemplate {
             guard let ram = snapshot.ramFingerprint, FileFingerprint.of(snapshot.ramPath) == ram else {
                 throw SnapshotError.corrupt("the template's RAM file \(snapshot.ramPath) was removed or changed since it was verified")
             }
-            return try restoreTemplate(snapshot, readyTimeout: readyTimeout)
+            ramFile = RAMFile(path: snapshot.ramPath, shared: false)
+            if backend.jail != nil {
+                let sealed = try snapshot.sealedRAM()
+                if let why = sealed.problem { throw SnapshotError.corrupt(why) }
+                ramFile?.sealed = sealed
+            }
         }
-        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission, memoryCgroup: memoryCgroup)
-        return try backend.spawn(options, extraArguments: ["-incoming", "exec:cat '\(snapshot.statePath)'"], path: "restore",
+        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission, ramFile: ramFile,
+                                   memoryCgroup: memoryCgroup)
+        let template = snapshot.isTemplate
+        return try backend.spawn(options, extraArguments: ["-incoming", "defer"], path: template ? "template" : "restore",
                                  afterStart: { qmp in
-                                     // The guest was paused when saved: resume it once the state is in.
-                                     let deadline = Monotonic.nanos() + UInt64(readyTimeout * 1e9)
-                                     while try qmp.execute("query-status")["status"]?.string == "inmigrate" {
-                                         guard Monotonic.nanos() < deadline else { throw VMError("loading the snapshot did not finish") }
-                                         usleep(500)
-                                     }
-                                     try qmp.execute("cont")
-                                 }, restoredHello: snapshot.hello)
-    }
-
-    /// A templated restore: the template's RAM file mapped privately
-    /// (copy-on-write), `-incoming defer`, then over QMP x-ignore-shared,
-    /// `migrate-incoming` of the device state, wait until the status leaves
-    /// `inmigrate`, `cont`. (With `-incoming exec:` on the command line the
-    /// stream starts before the capability can be set, and restores fail.)
-    private func restoreTemplate(_ snapshot: Snapshot, readyTimeout: Double) throws -> any SandboxVM {
-        let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission,
-                                   ramFile: RAMFile(path: snapshot.ramPath, shared: false), memoryCgroup: memoryCgroup)
-        let state = snapshot.statePath
-        return try backend.spawn(options, extraArguments: ["-incoming", "defer"], path: "template",
-                                 afterStart: { qmp in
-                                     try Self.ignoreShared(qmp)
-                                     try qmp.execute("migrate-incoming", ["uri": .string("exec:cat '\(state)'")])
+                                     // A template's RAM stays in its file: only device state comes in.
+                                     if template { try Self.ignoreShared(qmp) }
+                                     try qmp.execute("migrate-incoming", ["uri": .string("fd:\(QEMUBackend.incomingStateFD)")])
                                      let deadline = Monotonic.nanos() + UInt64(readyTimeout * 1e9)
                                      while try qmp.execute("query-status")["status"]?.string == "inmigrate" {
                                          if try qmp.execute("query-migrate")["status"]?.string == "failed" {
-                                             throw VMError("loading the template's device state failed")
+                                             throw VMError("loading the snapshot's \(template ? "device state" : "state") failed")
                                          }
-                                         guard Monotonic.nanos() < deadline else { throw VMError("loading the template did not finish") }
+                                         guard Monotonic.nanos() < deadline else { throw VMError("loading the snapshot did not finish") }
                                          usleep(500)
                                      }
+                                     // The guest was paused when saved: resume it once the state is in.
                                      try qmp.execute("cont")
-                                 }, restoredHello: snapshot.hello)
+                                 }, restoredHello: snapshot.hello, incomingState: state)
     }
 
     static func ignoreShared(_ qmp: QMPClient) throws {

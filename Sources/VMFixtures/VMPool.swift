@@ -68,6 +68,8 @@ public struct PoolStats: Sendable {
     /// one could not be used, why.
     public var strategy: String
     public var strategyNotice: String?
+    /// Whether its QEMUs run jailed (``QEMUJail``): restores, refills and cold fallbacks alike.
+    public var jailed: Bool
     public var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
 }
 
@@ -100,6 +102,8 @@ public final class VMPool: @unchecked Sendable {
     private var rebuilds: [String] = []
 
     /// `admission`: the admission control its VMs pass (nil: `Admission.shared`).
+    /// A backend with a ``QEMUJail`` gives a jailed pool: its restores map
+    /// the template's sealed RAM copy (templates are still made unjailed).
     public init(backend: QEMUBackend, settings: PoolSettings, memoryMB: Int = 128, admission: Admission? = nil,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.settings = settings
@@ -254,7 +258,8 @@ public final class VMPool: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return PoolStats(size: settings.size, ready: ready.count, inUse: inUse, snapshotAgeSeconds: snapshot?.age,
                          hits: hits, misses: misses, checkoutMs: checkoutMs, restoreMs: restoreMs, coldMs: coldMs,
-                         snapshotRebuilds: rebuilds, strategy: active.strategy, strategyNotice: strategyNotice)
+                         snapshotRebuilds: rebuilds, strategy: active.strategy, strategyNotice: strategyNotice,
+                         jailed: active.backend.jail != nil)
     }
 
     /// Ends every pooled VM and stops refilling; idempotent.

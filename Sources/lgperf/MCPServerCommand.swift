@@ -52,7 +52,7 @@ struct MCPServerCommand: AsyncParsableCommand {
     @Flag(help: "Start no sandbox and serve only 'echo' (measures MCP and the transport alone).")
     var hostOnly = false
 
-    @Flag(inversion: .prefixedNo, help: "Run QEMU jailed (uid 65534 under bubblewrap, its seccomp filter, its own cgroup) where the jail can be built; a jailed QEMU boots its sandbox cold. --no-jail restores it from the persisted template instead, with QEMU unjailed (said on stderr).")
+    @Flag(inversion: .prefixedNo, help: "Run QEMU jailed (uid 65534 under bubblewrap, its seccomp filter, its own cgroup) where the jail can be built, its sandbox restored from the persisted template like an unjailed one. --no-jail runs QEMU UNJAILED (as this user, no seccomp filter; a WARNING on stderr): for benchmarking only.")
     var jail = true
 
     @Flag(help: "Log each tool call's outcome to standard error.")
@@ -73,6 +73,9 @@ struct MCPServerCommand: AsyncParsableCommand {
             try await SandboxToolServer(sandbox: nil, options: options).runOnStandardIO(transport: transport.kind)
             return
         }
+        // QEMU's version and the TSC rate, which a restore waits for, are
+        // found while the backend and the image are.
+        FirstSandbox.prefetch()
         // Refuse before serving anything: a backend that cannot contain its
         // sandbox is never served to agents.
         let chosen: any VMBackend
@@ -82,16 +85,13 @@ struct MCPServerCommand: AsyncParsableCommand {
         }
         // Answer at once: `initialize` and `tools/list` need no sandbox. The
         // sandbox starts beside the server; the first tool call waits for it.
-        // A jailed QEMU boots cold: a restore reads its state through exec:
-        // migration, which the jail's seccomp filter forbids.
-        let fromSnapshot = (chosen as? QEMUBackend)?.jail == nil
         let timeout = readyTimeout
         let t0 = Monotonic.nanos()
         let pending = PendingSandbox(start: {
-            FirstSandbox.prefetch()
-            let first = try FirstSandbox.acquire(backend: chosen, fromSnapshot: fromSnapshot, readyTimeout: timeout, log: { Self.log($0) })
-            Self.log(String(format: "first sandbox from: %@ (%@, %@); %@ ready: %@ (ready %.1f ms after the backend was chosen)",
-                            first.source, chosen.kind.rawValue, chosen.accelerator.rawValue, first.vm.id, first.summary,
+            let first = try FirstSandbox.acquire(backend: chosen, fromSnapshot: true, readyTimeout: timeout, log: { Self.log($0) })
+            let jailed = (chosen as? QEMUBackend).map { $0.jail != nil ? ", jailed" : ", UNJAILED" } ?? ""
+            Self.log(String(format: "first sandbox from: %@ (%@, %@%@); %@ ready: %@ (ready %.1f ms after the backend was chosen)",
+                            first.source, chosen.kind.rawValue, chosen.accelerator.rawValue, jailed, first.vm.id, first.summary,
                             Double(Monotonic.nanos() - t0) / 1e6))
             return first
         }, onFailure: { error in
@@ -121,9 +121,9 @@ struct MCPServerCommand: AsyncParsableCommand {
         // QEMU serves agents jailed wherever the jail can be built.
         if var q = chosen as? QEMUBackend {
             if !jail {
-                log("note: QEMU runs unjailed (--no-jail: as this user, no seccomp filter), its sandbox restored from the persisted template")
+                log("WARNING: QEMU runs UNJAILED (--no-jail: as this user, no seccomp filter, the host's filesystem in view); for benchmarking only")
             } else if let why = QEMUJail.unavailableReason() {
-                log("note: QEMU runs unjailed (as this user, no seccomp filter): \(why)")
+                log("WARNING: QEMU runs UNJAILED (as this user, no seccomp filter): \(why)")
             } else {
                 q.jail = QEMUJail()
                 chosen = q

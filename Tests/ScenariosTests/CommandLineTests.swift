@@ -86,6 +86,8 @@ import Glibc
     @Test func poolWarmupBeyondMaxVMsFailsNamingTheLimit() throws {
         let runDir = try TempDirectory(prefix: "lgadm")
         defer { runDir.remove() }
+        // The pool's QEMUs run jailed: their user must pass through the run directory.
+        chmod(runDir.path, 0o711)
         let snapDir = try TempDirectory(prefix: "lgadmsnap")
         defer { snapDir.remove() }
         let t0 = Monotonic.nanos()
@@ -128,6 +130,7 @@ import Glibc
     func ctrlCEndsEveryVM(args: [String]) throws {
         let runDir = try TempDirectory(prefix: "lgint")
         defer { runDir.remove() }
+        chmod(runDir.path, 0o711)  // lgperf pool runs its QEMUs jailed
         let snapDir = try TempDirectory(prefix: "lgintsnap")
         defer { snapDir.remove() }
         let (p, vmm) = try Self.startWithAVM(args, runDir: runDir.path,

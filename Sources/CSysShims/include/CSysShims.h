@@ -26,3 +26,17 @@ int lg_spawn_addclosefrom(void *actions, int from);
 int lg_limit_cpu_seconds(pid_t pid, long seconds);
 /// mount(2) with no flags; 0, or -errno.
 int lg_mount(const char *source, const char *target, const char *fstype, const char *data);
+
+/// A sealed in-memory copy of `size` bytes of the file `src`: a memfd that
+/// holds the file's non-zero pages (holes and zero pages stay holes), then
+/// sealed against writes, shrinking, growing and further seal changes. A
+/// private (copy-on-write) mapping of it stays possible; writes through any
+/// descriptor, shared writable mappings and truncation are refused.
+/// Returns the memfd (close-on-exec) and sets `*copied` to the bytes copied,
+/// or -errno.
+int lg_sealed_copy(int src, long long size, long long *copied);
+
+/// The seals of a memfd (F_GET_SEALS), or -errno.
+int lg_get_seals(int fd);
+/// The seals lg_sealed_copy sets.
+int lg_sealed_copy_seals(void);

@@ -13,6 +13,9 @@ struct EscapeRunner {
     let backend: any VMBackend
     let bait: HostBait
     var memoryMB = 128
+    /// Where each case's sandbox comes from (nil: a cold spawn of `backend`),
+    /// e.g. a restore from the template, as `lgperf mcp-server` serves it.
+    var sandbox: (@Sendable () throws -> any SandboxVM)?
 
     struct Outcome: CustomStringConvertible {
         let name: String
@@ -28,7 +31,7 @@ struct EscapeRunner {
     func run(_ c: EscapeCase) async throws -> Outcome {
         let t0 = Monotonic.nanos()
         let marker = String(Int.random(in: 100_000...999_999))
-        let vm = try backend.spawn(SpawnOptions(readyTimeout: 60, memoryMB: memoryMB))
+        let vm = try sandbox?() ?? backend.spawn(SpawnOptions(readyTimeout: 60, memoryMB: memoryMB))
         let tools = SandboxToolServer(sandbox: vm, options: ToolServerOptions(callTimeout: 20))
         let conn: InProcessMCP
         do { conn = try await InProcessMCP.connect(to: tools) } catch { vm.shutdown(); throw error }
