@@ -28,8 +28,11 @@ say() { echo "[guest-image] $*" >&2; }
 # Every input file, NUL-separated, relative to the root where it is the
 # project's (the one list: --inputs prints it with the source directories, for
 # GuestImage's stat memo of a lookup).
+# The guest agent's source directories (the targets it is built from).
+agent_sources="Sources/GuestAgent Sources/AgentProtocol Sources/CSysShims Sources/GuestEarlyInit"
 input_files() {
-  find Sources/GuestAgent Sources/AgentProtocol Sources/CSysShims -type f -print0 | LC_ALL=C sort -z
+  # shellcheck disable=SC2086
+  find $agent_sources -type f -print0 | LC_ALL=C sort -z
   printf '%s\0' Fixtures/guest/kernel.config scripts/build-guest-kernel.sh Package.swift Fixtures/guest/net-up \
     Fixtures/guest/floor-init scripts/build-guest-image.sh /bin/busybox
 }
@@ -53,7 +56,8 @@ case "${1:-}" in
     # directory), the stat-only inputs. One path per line, absolute.
     cd "$root"
     input_files | tr '\0' '\n' | sed "s|^\([^/]\)|$root/\1|"
-    find Sources/GuestAgent Sources/AgentProtocol Sources/CSysShims -type d | LC_ALL=C sort | sed "s|^|$root/|"
+    # shellcheck disable=SC2086
+    find $agent_sources -type d | LC_ALL=C sort | sed "s|^|$root/|"
     stat_inputs | tr ' ' '\n'
     exit 0 ;;
   --inputs-key) echo "$ikey"; exit 0 ;;
@@ -92,10 +96,18 @@ fi
 
 kernel=$("$root/scripts/build-guest-kernel.sh" | tail -n 1)
 
-say "building the guest agent (release, static Swift stdlib)..."
-( cd "$root" && swift build -c release --product lg-guest-agent --static-swift-stdlib \
+# A static executable (Swift runtime and glibc linked in): no dynamic loader,
+# relocations or shared libraries at boot, and an 8.7 MB initramfs instead of
+# 15 MB (cold spawn 1.27 -> 1.14 x the platform floor, same-run A/B; README,
+# "Guest boot").
+say "building the guest agent (release, static executable)..."
+( cd "$root" && swift build -c release --product lg-guest-agent -Xswiftc -static-executable \
     --scratch-path "$root/.build-guest" >&2 )
 agent="$root/.build-guest/release/lg-guest-agent"
+if ldd "$agent" >/dev/null 2>&1; then
+  say "error: $agent is dynamically linked; the guest image has no shared libraries. fix: build it with -Xswiftc -static-executable"
+  exit 3
+fi
 
 key=$( { sha256sum "$kernel" "$agent" "$root/Fixtures/guest/net-up" "$root/Fixtures/guest/floor-init" /bin/busybox "$0" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 out="$cache/image/$key"
@@ -117,12 +129,6 @@ for applet in $(/bin/busybox --list); do
 done
 cp "$agent" "$rootfs/bin/lg-guest-agent"
 strip "$rootfs/bin/lg-guest-agent"
-# The agent links glibc, libstdc++, libm and libgcc_s dynamically: copy them
-# and the loader at the paths ldd reports.
-for lib in $(ldd "$agent" | grep -o '/[^ ]*'); do
-  mkdir -p "$rootfs$(dirname "$lib")"
-  cp -L "$lib" "$rootfs$lib"
-done
 # The agent is /init (it mounts what it needs itself: no shell, no process
 # per command); the network set-up script runs only in VMs with a NIC.
 ln -s bin/lg-guest-agent "$rootfs/init"

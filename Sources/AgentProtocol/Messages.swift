@@ -26,13 +26,14 @@ public enum AgentLimits {
 }
 
 public struct AgentHello: Equatable, Sendable {
-    /// Seconds since the guest kernel started, read by the agent when it
-    /// started (/proc/uptime): the guest's own view of boot time.
+    /// Milliseconds since the guest kernel started (CLOCK_BOOTTIME, the
+    /// guest's uptime) when /init started, before the Swift runtime's own
+    /// start: the guest's own view of boot time.
     public var uptimeAtStartMs: Double
-    /// /proc/uptime when the agent itself started (after /init's set-up and
-    /// the dynamic loader): agentUptimeMs - uptimeAtStartMs is agent start-up.
+    /// Uptime when the agent's own code started (after the runtime's start
+    /// and /init's mounts): agentUptimeMs - uptimeAtStartMs is agent start-up.
     public var agentUptimeMs: Double
-    /// /proc/uptime just before the agent announced itself (after its own
+    /// Uptime just before the agent announced itself (after its own
     /// set-up: channel, workspace, mounts when it is /init); nil from agents
     /// that do not say.
     public var helloUptimeMs: Double?

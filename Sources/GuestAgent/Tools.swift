@@ -171,7 +171,7 @@ struct Tools {
                 filesScanned += 1
                 let text = String(decoding: bytes, as: UTF8.self)
                 for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-                where line.contains(pattern) && matches.count < limit {
+                where Self.contains(line, pattern) && matches.count < limit {
                     let rel = full.hasPrefix(root + "/") ? String(full.dropFirst(root.count + 1)) : full
                     matches.append(.object(["file": .string(rel), "line": .number(Double(i + 1)), "text": .string(String(line.prefix(500)))]))
                 }
@@ -179,6 +179,19 @@ struct Tools {
             closedir(dir)
         }
         return .object(["matches": .array(matches), "files_scanned": .number(Double(filesScanned))])
+    }
+
+    /// Whether `text` contains `pattern`, compared Character by Character as
+    /// String.contains does; written here because that one lives in
+    /// _StringProcessing, which the guest build leaves out (smaller image).
+    static func contains(_ text: Substring, _ pattern: String) -> Bool {
+        if pattern.isEmpty { return true }
+        var i = text.startIndex
+        while i < text.endIndex {
+            if text[i...].starts(with: pattern) { return true }
+            text.formIndex(after: &i)
+        }
+        return false
     }
 
     /// A regular file's bytes, refused past `limit`.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSysShims
+import GuestEarlyInit
 
 /// The agent as the guest's /init (PID 1, started by the kernel with no
 /// arguments): it does the set-up a shell /init used to do, as system calls.
@@ -16,8 +17,12 @@ enum VMInit {
     /// Mounts what the tools need, brings the network up only when the VM has
     /// a network device, and returns the options a shell /init used to pass.
     static func setUp() -> Options {
-        mountOrLog("proc", "/proc", "proc")
-        let initUptime = uptimeMs()
+        // /proc is normally mounted already, before the static Swift runtime
+        // started (GuestEarlyInit), which needs it.
+        if lg_early_proc_status() != 1 && access("/proc/self", F_OK) != 0 { mountOrLog("proc", "/proc", "proc") }
+        // When /init started: before the Swift runtime's own start.
+        let early = lg_early_boottime_ms()
+        let initUptime = early >= 0 ? early : uptimeMs()
         mountOrLog("devtmpfs", "/dev", "devtmpfs")
         mountOrLog("sysfs", "/sys", "sysfs")
         mountOrLog("tmpfs", "/workspace", "tmpfs", "size=64m")

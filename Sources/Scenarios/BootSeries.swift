@@ -97,7 +97,7 @@ public enum BootSeries {
     }
 
     /// Where a cold boot's time goes, boot by boot, from the host's clock and
-    /// the guest's own (/proc/uptime, at the host's TSC rate): QEMU start to
+    /// the guest's own (its uptime, at the host's TSC rate): QEMU start to
     /// the guest kernel's clock starting, kernel to /init, /init to the agent
     /// starting, the agent's own set-up to its hello, hello to the first ping
     /// answered. Only for guests whose agent reports its hello uptime.
@@ -106,8 +106,8 @@ public enum BootSeries {
         let parts = [
             Part(name: "boot_qemu_to_kernel_ms", description: "boot breakdown: spawn request to the guest kernel's clock starting (QEMU start, PVH entry, early kernel)") { t in
                 t.guestKernelToHelloMs.map { Double(t.requestToHelloNs) / 1e6 - $0 } },
-            Part(name: "boot_kernel_to_init_ms", description: "boot breakdown: guest kernel start to /init (initcalls, initramfs unpacking)") { $0.guestKernelToInitMs },
-            Part(name: "boot_init_to_agent_ms", description: "boot breakdown: /init start to the agent process starting (/init's own work, the dynamic loader)") { t in
+            Part(name: "boot_kernel_to_init_ms", description: "boot breakdown: guest kernel start to /init starting (initcalls, initramfs unpacking)") { $0.guestKernelToInitMs },
+            Part(name: "boot_init_to_agent_ms", description: "boot breakdown: /init start to the agent's own code running (the Swift runtime's start, /init's mounts)") { t in
                 guard let i = t.guestKernelToInitMs, let a = t.guestKernelToAgentMs else { return nil }
                 return a - i },
             Part(name: "boot_agent_to_hello_ms", description: "boot breakdown: agent start to its readiness announcement (its own set-up)") { t in
@@ -125,7 +125,7 @@ public enum BootSeries {
                                                  series: MeasuredSeries(warmup: warm.count == warmup.count ? warm : [], samples: samples), judged: false))
             medians.append(String(format: "%@ %.1f", String(part.name.dropFirst(5).dropLast(3)), try Summary(samples, name: part.name).median))
         }
-        file.notes.append("Boot breakdown, medians in ms (boot_*_ms; the guest's parts by its own clock, /proc/uptime, in 10 ms steps): " + medians.joined(separator: ", ") + ".")
+        file.notes.append("Boot breakdown, medians in ms (boot_*_ms; the guest's parts by its own clock, CLOCK_BOOTTIME): " + medians.joined(separator: ", ") + ".")
     }
 
     /// The memory metrics file: per-sandbox footprint (judged) and its parts.

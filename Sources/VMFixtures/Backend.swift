@@ -19,7 +19,7 @@ public struct VMError: Error, CustomStringConvertible {
 }
 
 /// Timings of one spawn, all from the harness's monotonic clock except the
-/// guest's own view (its /proc/uptime).
+/// guest's own view (its uptime, CLOCK_BOOTTIME).
 public struct SpawnTimings: Sendable, Equatable {
     /// Spawn request to the agent's answer to the first ping: "ready".
     public var requestToReadyNs: UInt64

@@ -36,6 +36,26 @@ import VMFixtures
         #expect(run["stdout"]?.string?.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
     }
 
+    /// search matches a pattern anywhere in a line, Character by Character
+    /// (the agent has its own substring search: its build leaves out
+    /// _StringProcessing, where String.contains(String) lives).
+    @Test func searchFindsAPatternAnywhereInALine() throws {
+        defer { vm.shutdown() }
+        let s = vm.session
+        _ = try s.call(.writeFile, ["path": .string("p.txt"), "content": .string("aaab\nab\nxyz ab\nb\nnaïve café\n")])
+        func lines(_ pattern: String) throws -> [Int] {
+            (try s.call(.search, ["pattern": .string(pattern)])["matches"]?.array ?? [])
+                .filter { $0["file"]?.string == "p.txt" }.compactMap { $0["line"]?.int }
+        }
+        #expect(try lines("aab") == [1])
+        #expect(try lines("ab") == [1, 2, 3])
+        #expect(try lines("b") == [1, 2, 3, 4])
+        #expect(try lines("café") == [5])
+        #expect(try lines("ïve c") == [5])
+        #expect(try lines("abc").isEmpty)
+        #expect(try lines("aaaab").isEmpty)
+    }
+
     @Test func everyReplySaysHowLongTheAgentTookByItsOwnClock() throws {
         defer { vm.shutdown() }
         let s = vm.session

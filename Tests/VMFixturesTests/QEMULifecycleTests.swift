@@ -111,6 +111,14 @@ import Glibc
         #expect(vm.session.hello.mode == "vm" && vm.session.hello.pid == 1)
         #expect(vm.timings.requestToReadyNs > vm.timings.requestToHelloNs)
         #expect(try vm.session.call(.executeCommand, ["command": .string("uname -r")])["stdout"]?.string?.hasPrefix("6.1") == true)
+        // The guest's own clock (CLOCK_BOOTTIME, not /proc/uptime's 10 ms
+        // steps): /init's start, taken before the Swift runtime's, precedes
+        // the agent's own code, which precedes its hello.
+        let h = vm.session.hello
+        let hello = try #require(h.helloUptimeMs)
+        #expect(h.uptimeAtStartMs > 0 && h.uptimeAtStartMs < h.agentUptimeMs && h.agentUptimeMs <= hello)
+        #expect([h.uptimeAtStartMs, h.agentUptimeMs, hello].contains { $0.truncatingRemainder(dividingBy: 10) != 0 },
+                "guest times in 10 ms steps: \(h.uptimeAtStartMs), \(h.agentUptimeMs), \(hello)")
         vm.shutdown()
         expectClean()
     }
