@@ -22,6 +22,8 @@ public enum Startup {
         /// The probe's own view: process start to its MCP client initialised.
         public var mcpInitializeMs: Double?
         public var sandboxReadyMs: Double?
+        /// Its QEMU ran jailed (as mcp-server's does).
+        public var jailed: Bool = false
     }
 
     /// Runs `lgperf startup-probe --sandbox template|cold` and times it from
@@ -50,7 +52,8 @@ public enum Startup {
         guard let source = line["sandbox_source"]?.string else { throw ConfigError("startup-probe printed \(line.serialized())") }
         _ = child.wait(timeout: 10)
         return ProbeRun(ms: ms, source: source, fallback: line["fallback"]?.string,
-                        mcpInitializeMs: line["mcp_initialize_ms"]?.number, sandboxReadyMs: line["sandbox_ready_ms"]?.number)
+                        mcpInitializeMs: line["mcp_initialize_ms"]?.number, sandboxReadyMs: line["sandbox_ready_ms"]?.number,
+                        jailed: line["jailed"]?.bool ?? false)
     }
 
     /// One fresh `lgperf mcp-server`, as a client starts it.

@@ -36,6 +36,7 @@ public enum StartupScenario {
         var tpl: [Double] = [], cold: [Double] = [], initialize: [Double] = [], firstCall: [Double] = [], restore: [Double] = []
         var tplWarm: [Double] = [], coldWarm: [Double] = []
         var fallbacks: [String] = [], serverSources: [String: Int] = [:]
+        var probes = 0, probesJailed = 0
         for i in 0..<(1 + runs) {
             // Template and cold alternate which goes first, so drift hits both alike.
             var t: Startup.ProbeRun?, c: Startup.ProbeRun
@@ -50,6 +51,7 @@ public enum StartupScenario {
                 vm.shutdown()
             }
             if let f = t?.fallback { fallbacks.append(f) }
+            for p in [t, c].compactMap({ $0 }) { probes += 1; if p.jailed { probesJailed += 1 } }
             serverSources[server.source ?? "unknown", default: 0] += 1
             ctx.progress(String(format: "  start-up %@: template %@, cold %.1f ms; mcp-server initialize %.1f ms, first call %.1f ms (%@); templated restore %@",
                                 i == 0 ? "warm-up" : "\(i)/\(runs)", t.map { String(format: "%.1f ms (%@)", $0.ms, $0.source) } ?? "n/a",
@@ -65,7 +67,7 @@ public enum StartupScenario {
             if let restoreMs { restore.append(restoreMs) }
         }
         var notes = [
-            "startup_time_ms: the guide's start-up: posix_spawn of a fresh orchestrator process (lgperf startup-probe, \(lgperf)) to its first tool call through MCP completed; the process initialises its MCP client while its first sandbox is restored from the persisted template (cold boot only as a labelled fallback).",
+            "startup_time_ms: the guide's start-up: posix_spawn of a fresh orchestrator process (lgperf startup-probe, \(lgperf)) to its first tool call through MCP completed; the process initialises its MCP client while its first sandbox is restored from the persisted template (cold boot only as a labelled fallback); its QEMU is jailed as mcp-server's is (start-up probes jailed: \(probesJailed) of \(probes)).",
             "startup_cold_ms: the same process with a cold-booted sandbox; rounds interleave the two (alternating which goes first).",
             "mcp_server_initialize_ms (host-side: no VM is involved in it) / mcp_server_first_call_ms: a fresh lgperf mcp-server as it serves agents (QEMU jailed: uid 65534, bubblewrap, seccomp, own cgroup; its sandbox restored from the template through a sealed copy of the template's RAM, made by each fresh server) from posix_spawn to its answer to initialize / to its first tools/call (list_directory: the agent's own work; a restored guest's first shell costs another ~80-200 ms under TCG, the guest's cost), sent as soon as initialize was answered; raw JSON-RPC lines over pipes.",
             "template_restore_to_ready_ms: a templated restore in the harness, one per round: the calibration the server's first call is judged against.",

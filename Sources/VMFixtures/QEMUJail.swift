@@ -126,3 +126,23 @@ public struct QEMUJail: Sendable, Equatable {
         return nil
     }
 }
+
+extension QEMUBackend {
+    /// This backend with its QEMUs jailed where the jail can be built and
+    /// `wanted`; otherwise unjailed, with the WARNING that says why. The one
+    /// rule for every command that serves or measures sandboxes as agents get
+    /// them (mcp-server, pool, startup-probe).
+    public func jailedWherePossible(_ wanted: Bool) -> (backend: QEMUBackend, note: String) {
+        var b = self
+        if !wanted {
+            b.jail = nil
+            return (b, "WARNING: QEMU runs UNJAILED (--no-jail: as this user, no seccomp filter, the host's filesystem in view); for benchmarking only")
+        }
+        if let why = QEMUJail.unavailableReason() {
+            b.jail = nil
+            return (b, "WARNING: QEMU runs UNJAILED (as this user, no seccomp filter): \(why)")
+        }
+        b.jail = QEMUJail()
+        return (b, "QEMU jailed: uid \(ProcessJail.uid), bubblewrap, seccomp (-sandbox), own cgroup")
+    }
+}

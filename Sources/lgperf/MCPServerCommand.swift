@@ -138,16 +138,10 @@ struct MCPServerCommand: AsyncParsableCommand {
     static func containingBackend(_ name: BackendName?, jail: Bool = true) throws -> any VMBackend {
         var chosen = try makeBackend(name)
         // QEMU serves agents jailed wherever the jail can be built.
-        if var q = chosen as? QEMUBackend {
-            if !jail {
-                log("WARNING: QEMU runs UNJAILED (--no-jail: as this user, no seccomp filter, the host's filesystem in view); for benchmarking only")
-            } else if let why = QEMUJail.unavailableReason() {
-                log("WARNING: QEMU runs UNJAILED (as this user, no seccomp filter): \(why)")
-            } else {
-                q.jail = QEMUJail()
-                chosen = q
-                log("QEMU jailed: uid \(ProcessJail.uid), bubblewrap, seccomp (-sandbox), own cgroup")
-            }
+        if let q = chosen as? QEMUBackend {
+            let (jailed, note) = q.jailedWherePossible(jail)
+            chosen = jailed
+            log(note)
         }
         guard chosen.contains else {
             throw VMError("the \(chosen.kind.rawValue) backend chosen does not contain its sandbox (LUMINAGUARD_BACKEND=process-unconfined): commands would run on this host",

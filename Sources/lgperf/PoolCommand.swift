@@ -19,14 +19,8 @@ struct PoolCommand: ParsableCommand {
         ProcessRegistry.shared.installSignalHandlers()
         var settings = PoolSettings(try CommandSettings.load())
         if let snapshotPath { settings.snapshotPath = snapshotPath }
-        var backend = try BackendChoice.qemu()
-        if !jail {
-            Console.line("WARNING: the pool's QEMUs run UNJAILED (--no-jail: as this user, no seccomp filter)")
-        } else if let why = QEMUJail.unavailableReason() {
-            Console.line("WARNING: the pool's QEMUs run UNJAILED: \(why)")
-        } else {
-            backend.jail = QEMUJail()
-        }
+        let (backend, note) = try BackendChoice.qemu().jailedWherePossible(jail)
+        Console.line("pool: " + note)
         return VMPool(backend: backend, settings: settings, log: { Console.line($0) })
     }
 

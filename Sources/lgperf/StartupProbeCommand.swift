@@ -23,14 +23,24 @@ struct StartupProbeCommand: AsyncParsableCommand {
     @Option(help: "Where the first sandbox comes from: template (the persisted template or snapshot; booted cold, labelled, when there is none) or cold.")
     var sandbox: From = .template
 
+    @Flag(inversion: .prefixedNo, help: "Jail QEMU as lgperf mcp-server does (uid 65534, bubblewrap, seccomp, own cgroup; a restore maps a sealed copy of the template's RAM) where the jail can be built. --no-jail: UNJAILED, for comparison.")
+    var jail = true
+
     func run() async throws {
         ProcessRegistry.shared.installSignalHandlers()
         let t0 = Monotonic.nanos()
         let name = try backend ?? CommandSettings.load().backend
         let fromSnapshot = sandbox == .template
+        let jail = jail
         let pending = PendingSandbox(start: {
             FirstSandbox.prefetch()
-            let chosen = try BackendChoice.resolve(name, buildImage: false, log: { Console.line($0) })
+            var chosen = try BackendChoice.resolve(name, buildImage: false, log: { Console.line($0) })
+            // The orchestrator's sandbox is contained as the server's is.
+            if let q = chosen as? QEMUBackend {
+                let (jailed, note) = q.jailedWherePossible(jail)
+                chosen = jailed
+                Console.line("startup-probe: \(note)")
+            }
             return try FirstSandbox.acquire(backend: chosen, fromSnapshot: fromSnapshot, log: { Console.line("startup-probe: \($0)") })
         })
         defer { pending.shutdown() }
@@ -47,6 +57,7 @@ struct StartupProbeCommand: AsyncParsableCommand {
         var line: [String: JSON] = [
             "backend": .string(first.vm.backend.rawValue), "accelerator": .string(first.vm.accelerator.rawValue),
             "sandbox_source": .string(first.source), "sandbox_ready_ms": .number(first.readyMs),
+            "jailed": .bool((first.vm as? QEMUSandbox)?.jailed ?? false),
             "mcp_initialize_ms": .number(Double(initialized - t0) / 1e6), "first_call_ms": .number(Double(done - t0) / 1e6),
         ]
         if let why = first.fallbackReason { line["fallback"] = .string(why) }

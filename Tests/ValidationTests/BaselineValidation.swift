@@ -203,6 +203,11 @@ struct `Start-up [tag:startup] [tag:baseline]` {
             // Every fresh server restored its sandbox: none booted cold.
             #expect(file.notes.contains { $0.hasPrefix("mcp-server sandbox sources:") && !$0.contains("cold") && !$0.contains("unknown") },
                     "\(file.notes)")
+            // The orchestrator's sandbox is jailed as the server's is (like for like).
+            if QEMUJail.unavailableReason() == nil {
+                let probes = 2 * (runs + 1)
+                #expect(file.notes.contains { $0.contains("start-up probes jailed: \(probes) of \(probes)") }, "\(file.notes)")
+            }
         }
         // Template / cold <= 0.35, initialize <= 0.5 s, first call <= k x templated restore.
         try Fixture.expectWithinBudget(file, backend)
