@@ -41,14 +41,8 @@ public final class PoolFaultTarget: Sendable {
                 if reply.injected, let at = reply.injectedAt, verdict?.fatal == true || !co.vm.isRunning {
                     let next = try pool.checkout()
                     defer { pool.release(next.vm) }
-                    if (try? next.vm.session.ping(timeout: 10)) != nil {
-                        reply.recovered = true
-                        reply.recoveryMs = (Date().timeIntervalSince1970 - at) * 1000
-                        reply.replacement = "\(next.path) (\(next.vm.id), checkout \(String(format: "%.1f", next.readyMs)) ms)"
-                    } else {
-                        reply.recovered = false
-                        reply.notes.append("the replacement \(next.vm.id) did not answer a ping")
-                    }
+                    reply.recordReplacement(next.vm, injectedAt: at,
+                                            label: "\(next.path) (\(next.vm.id), checkout \(String(format: "%.1f", next.readyMs)) ms)")
                 }
             }
         } catch {

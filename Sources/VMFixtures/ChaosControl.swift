@@ -80,6 +80,19 @@ public enum ChaosControl {
 
         public init(kind: String) { self.kind = kind }
 
+        /// Records a replacement sandbox: recovered once its agent answers a
+        /// ping (injection -> that answer), or why not.
+        public mutating func recordReplacement(_ vm: any SandboxVM, injectedAt: Double, label: String) {
+            if (try? vm.session.ping(timeout: 10)) != nil {
+                recovered = true
+                recoveryMs = (Date().timeIntervalSince1970 - injectedAt) * 1000
+                replacement = label
+            } else {
+                recovered = false
+                notes.append("the replacement \(vm.id) did not answer a ping")
+            }
+        }
+
         public var json: JSON {
             var o: [String: JSON] = ["kind": .string(kind), "injected": .bool(injected)]
             func put(_ k: String, _ v: JSON?) { if let v { o[k] = v } }

@@ -220,14 +220,8 @@ final class ServerFaults: Sendable {
         }
         switch ready() {
         case .success(let next):
-            if (try? next.vm.session.ping(timeout: 10)) != nil {
-                reply.recovered = true
-                reply.recoveryMs = (Date().timeIntervalSince1970 - at) * 1000
-                reply.replacement = "\(next.source) (\(next.vm.id), ready in \(String(format: "%.1f", next.readyMs)) ms)"
-            } else {
-                reply.recovered = false
-                reply.notes.append("the replacement \(next.vm.id) did not answer a ping")
-            }
+            reply.recordReplacement(next.vm, injectedAt: at,
+                                    label: "\(next.source) (\(next.vm.id), ready in \(String(format: "%.1f", next.readyMs)) ms)")
         case .failure(let e):
             reply.recovered = false
             reply.notes.append("no replacement: \(e.description)")
