@@ -25,7 +25,7 @@ enum JailReaper {
 
     static func reap() {
         let groups = SandboxCgroup.controllers.flatMap { c in
-            (try? FileManager.default.contentsOfDirectory(atPath: "\(SandboxCgroup.root)/\(c)/\(SandboxCgroup.parent)")) ?? []
+            (try? FileManager.default.contentsOfDirectory(atPath: SandboxCgroup.parentDirectories[c]!)) ?? []
         }
         for name in Set(groups) where ownerIsGone(name) { SandboxCgroup.removeGroups(name) }
         let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""

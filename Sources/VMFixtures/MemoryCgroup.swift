@@ -17,10 +17,15 @@ public struct MemoryCgroupUnavailable: Error, CustomStringConvertible {
 /// it can be charged to it, and only they can be OOM-killed by it).
 /// VMMs join it before QEMU starts (``ChildProcess``'s `cgroupProcs`), so
 /// every page they touch is charged here. `remove()` moves whatever is still
-/// inside back to the root group and deletes the group; it also runs when
+/// inside back to the group it was made in and deletes the group; it also runs when
 /// the harness is interrupted.
 public final class MemoryCgroup: @unchecked Sendable {
-    public static let defaultRoot = "/sys/fs/cgroup/memory"
+    /// The harness's own memory group: the exhaustion group is made inside
+    /// it, so a harness under a memory limit keeps its VMs within that limit.
+    public static let defaultRoot: String = {
+        let own = SandboxCgroup.ownGroups((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")["memory"] ?? "/"
+        return "/sys/fs/cgroup/memory" + (own == "/" ? "" : own)
+    }()
 
     public let path: String
     public let root: String
@@ -112,7 +117,7 @@ public final class MemoryCgroup: @unchecked Sendable {
         ((try? ProcProbes.read(procsFile)) ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
-    /// Moves any process still inside back to the root group (the caller has
+    /// Moves any process still inside back to the group it was made in (the caller has
     /// ended its VMs; a straggler is ended by its owner, not here), then
     /// deletes the group. Idempotent; returns what went wrong, if anything.
     @discardableResult

@@ -10,8 +10,36 @@ import Glibc
 final class SandboxCgroup: @unchecked Sendable {
     static let controllers = ["memory", "pids", "cpu"]
     static let root = "/sys/fs/cgroup"
-    /// Parent group of every sandbox's group.
+    /// Name of the group that holds every sandbox's group.
     static let parent = "luminaguard"
+
+    /// Per controller, the directory that holds the sandboxes' groups:
+    /// `luminaguard` under the harness's own group, so that a sandbox stays
+    /// inside whatever limits the harness runs under (a CPU quota, a memory
+    /// limit) rather than escaping them; under the root for a harness there.
+    static let parentDirectories: [String: String] = {
+        let own = ownGroups((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
+        var out: [String: String] = [:]
+        for c in controllers {
+            let path = own[c] ?? "/"
+            out[c] = "\(root)/\(c)" + (path == "/" ? "" : path) + "/\(parent)"
+        }
+        return out
+    }()
+
+    /// `controller -> path` from /proc/PID/cgroup lines (`N:cpu,cpuacct:/path`).
+    static func ownGroups(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            for c in parts[1].split(separator: ",") { out[String(c)] = String(parts[2]) }
+        }
+        return out
+    }
+
+    /// The directory of sandbox group `name` in controller `c`.
+    static func directory(_ c: String, _ name: String) -> String { "\(parentDirectories[c]!)/\(name)" }
 
     /// All three controllers are mounted (v1) and writable.
     static var available: Bool {
@@ -26,8 +54,8 @@ final class SandboxCgroup: @unchecked Sendable {
     init(name: String, memoryMB: Int, pids: Int, cpuCores: Double?) throws {
         self.name = name
         for c in Self.controllers {
-            let dir = "\(Self.root)/\(c)/\(Self.parent)/\(name)"
-            guard mkdir("\(Self.root)/\(c)/\(Self.parent)", 0o755) == 0 || errno == EEXIST,
+            let dir = Self.directory(c, name)
+            guard mkdir(Self.parentDirectories[c]!, 0o755) == 0 || errno == EEXIST,
                   mkdir(dir, 0o755) == 0 || errno == EEXIST else {
                 let e = String(cString: strerror(errno))
                 Self.removeGroups(name)
@@ -37,12 +65,12 @@ final class SandboxCgroup: @unchecked Sendable {
         let bytes = String(memoryMB << 20)
         let period = 100_000
         do {
-            try Self.write(bytes, to: "memory/\(Self.parent)/\(name)/memory.limit_in_bytes")
+            try Self.write(bytes, to: Self.directory("memory", name) + "/memory.limit_in_bytes")
             // With swap accounting, swap may not stretch the limit either.
-            try? Self.write(bytes, to: "memory/\(Self.parent)/\(name)/memory.memsw.limit_in_bytes")
-            try Self.write(String(pids), to: "pids/\(Self.parent)/\(name)/pids.max")
-            try Self.write(String(period), to: "cpu/\(Self.parent)/\(name)/cpu.cfs_period_us")
-            try Self.write(cpuCores.map { String(Int($0 * Double(period))) } ?? "-1", to: "cpu/\(Self.parent)/\(name)/cpu.cfs_quota_us")
+            try? Self.write(bytes, to: Self.directory("memory", name) + "/memory.memsw.limit_in_bytes")
+            try Self.write(String(pids), to: Self.directory("pids", name) + "/pids.max")
+            try Self.write(String(period), to: Self.directory("cpu", name) + "/cpu.cfs_period_us")
+            try Self.write(cpuCores.map { String(Int($0 * Double(period))) } ?? "-1", to: Self.directory("cpu", name) + "/cpu.cfs_quota_us")
         } catch {
             Self.removeGroups(name)
             throw error
@@ -52,11 +80,11 @@ final class SandboxCgroup: @unchecked Sendable {
     }
 
     /// The files a process writes its pid to, to join every group.
-    var procsFiles: [String] { Self.controllers.map { "\(Self.root)/\($0)/\(Self.parent)/\(name)/cgroup.procs" } }
+    var procsFiles: [String] { Self.controllers.map { Self.directory($0, name) + "/cgroup.procs" } }
 
     /// Times the memory limit made the kernel kill a process in the sandbox.
     var oomKills: Int {
-        guard let text = try? String(contentsOfFile: "\(Self.root)/memory/\(Self.parent)/\(name)/memory.oom_control", encoding: .utf8),
+        guard let text = try? String(contentsOfFile: Self.directory("memory", name) + "/memory.oom_control", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("oom_kill ") }) else { return 0 }
         return Int(line.split(separator: " ").last ?? "") ?? 0
     }
@@ -72,7 +100,7 @@ final class SandboxCgroup: @unchecked Sendable {
     static func members(_ name: String) -> Set<Int32> {
         var pids = Set<Int32>()
         for c in controllers {
-            guard let text = try? String(contentsOfFile: "\(root)/\(c)/\(parent)/\(name)/cgroup.procs", encoding: .utf8) else { continue }
+            guard let text = try? String(contentsOfFile: directory(c, name) + "/cgroup.procs", encoding: .utf8) else { continue }
             for l in text.split(separator: "\n") { if let p = Int32(l) { pids.insert(p) } }
         }
         return pids
@@ -87,7 +115,7 @@ final class SandboxCgroup: @unchecked Sendable {
             for p in left { kill(p, SIGKILL) }
             var removed = true
             for c in controllers {
-                let dir = "\(root)/\(c)/\(parent)/\(name)"
+                let dir = directory(c, name)
                 if rmdir(dir) != 0 && errno != ENOENT { removed = false }
             }
             if removed || Monotonic.nanos() > deadline { return }
@@ -95,8 +123,7 @@ final class SandboxCgroup: @unchecked Sendable {
         }
     }
 
-    private static func write(_ value: String, to relative: String) throws {
-        let path = "\(root)/\(relative)"
+    private static func write(_ value: String, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw VMError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

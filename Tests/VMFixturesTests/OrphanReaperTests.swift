@@ -59,7 +59,7 @@ import Glibc
         let mine = try SandboxCgroup(name: "lg-proc-\(getpid()).mine00", memoryMB: 64, pids: 8, cpuCores: 1)
         defer { mine.remove(); orphan.remove(); workspace.unmount() }
         JailReaper.reap()
-        let pids = "/sys/fs/cgroup/pids/luminaguard/"
+        let pids = SandboxCgroup.parentDirectories["pids"]! + "/"
         #expect(!FileManager.default.fileExists(atPath: pids + name))
         #expect(FileManager.default.fileExists(atPath: pids + "lg-proc-\(getpid()).mine00"))
         let mounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import AgentProtocol
-import VMFixtures
+@testable import VMFixtures
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,10 +39,22 @@ import Glibc
         #expect(FileManager.default.contents(atPath: host + "/from-jail") == Data("hi\n".utf8))
     }
 
+    @Test func sandboxGroupsNestUnderTheHarnesssOwnGroups() throws {
+        // A harness confined to half a core (cpu:/lghalf) or a memory limit
+        // keeps its sandboxes inside: their groups are made under its own.
+        let own = SandboxCgroup.ownGroups("12:cpu,cpuacct:/lghalf\n4:memory:/a/b\n8:pids:/\n0::/\n")
+        #expect(own["cpu"] == "/lghalf" && own["cpuacct"] == "/lghalf" && own["memory"] == "/a/b" && own["pids"] == "/")
+        let mine = SandboxCgroup.ownGroups(try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))
+        for c in SandboxCgroup.controllers {
+            let path = try #require(mine[c])
+            #expect(SandboxCgroup.parentDirectories[c] == "/sys/fs/cgroup/\(c)\(path == "/" ? "" : path)/luminaguard")
+        }
+    }
+
     @Test func shutdownLeavesNoCgroupMountOrProcess() throws {
         let vm = try ProcessBackend().spawn(SpawnOptions(readyTimeout: 20))
         let host = try #require(vm.hostWorkspace)
-        let group = "/sys/fs/cgroup/pids/luminaguard/" + vm.id
+        let group = SandboxCgroup.directory("pids", vm.id)
         #expect(FileManager.default.fileExists(atPath: group))
         #expect(try String(contentsOfFile: group + "/pids.max", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "64")
         _ = try run(vm, "sleep 77.\(getpid()) </dev/null >/dev/null 2>&1 &")
