@@ -54,9 +54,13 @@ public struct MemoryHeadroom: Sendable, Equatable {
     public static func read(proc: String = "/proc", memoryCgroup dir: String?) -> MemoryHeadroom {
         let meminfo = (try? ProcProbes.read(proc + "/meminfo")).flatMap { ProcProbes.kbFields($0)["MemAvailable"] }
         var out = MemoryHeadroom(memAvailableMB: meminfo.map { Double($0) / 1_048_576 })
-        guard let dir, let limit = number(dir + "/memory.limit_in_bytes"), limit < unlimitedBytes,
+        guard let dir, let own = number(dir + "/memory.limit_in_bytes"),
               let usage = number(dir + "/memory.usage_in_bytes") else { return out }
         let stat = statFields((try? ProcProbes.read(dir + "/memory.stat")) ?? "")
+        // A parent group's smaller limit binds first (the group may sit under
+        // a harness that runs under a memory limit).
+        let limit = min(own, stat["hierarchical_memory_limit"] ?? own)
+        guard limit < unlimitedBytes else { return out }
         let inactive = stat["total_inactive_file"] ?? stat["inactive_file"] ?? 0
         out.cgroupLimitMB = Double(limit) / 1_048_576
         out.cgroupUsageMB = Double(usage - min(usage, inactive)) / 1_048_576

@@ -189,6 +189,15 @@ import Glibc
         #expect(MemoryHeadroom.read(proc: proc, memoryCgroup: nil) == MemoryHeadroom(memAvailableMB: 20480))
     }
 
+    @Test func `a parent group's smaller limit binds: the hierarchical limit counts`() throws {
+        let (dir, proc, root) = try Self.fake(cgroupLine: "8:pids:/", limit: "9223372036854771712", usage: 100 << 20)
+        defer { dir.remove() }
+        let stat = root + "/lg/test/memory.stat"
+        try "cache 1\ntotal_inactive_file 0\nhierarchical_memory_limit \(512 << 20)\n".write(toFile: stat, atomically: true, encoding: .utf8)
+        let h = MemoryHeadroom.read(proc: proc, memoryCgroup: root + "/lg/test")
+        #expect(h.cgroupLimitMB == 512 && h.cgroupUsageMB == 100)
+    }
+
     @Test func `cgroup v1's "no limit" value and a missing memory controller leave MemAvailable alone`() throws {
         let (d1, p1, r1) = try Self.fake(cgroupLine: "4:memory:/lg/test", limit: "9223372036854771712", usage: 1 << 30)
         defer { d1.remove() }
