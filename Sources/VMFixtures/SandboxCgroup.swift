@@ -38,6 +38,34 @@ final class SandboxCgroup: @unchecked Sendable {
         return out
     }
 
+    /// The CPU quota, in cores, the harness itself runs under (the smallest
+    /// `cfs_quota_us / cfs_period_us` of its cpu group and its ancestors);
+    /// nil when none. A child group cannot be given more (the kernel refuses
+    /// it with EINVAL), so a sandbox's quota is capped at this.
+    static let harnessCPUCores: Double? = {
+        var path = ownGroups((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")["cpu"] ?? "/"
+        var smallest: Double?
+        while true {
+            let dir = "\(root)/cpu" + (path == "/" ? "" : path)
+            if let q = number(dir + "/cpu.cfs_quota_us"), q > 0, let p = number(dir + "/cpu.cfs_period_us"), p > 0 {
+                smallest = min(smallest ?? .infinity, Double(q) / Double(p))
+            }
+            if path == "/" || path.isEmpty { return smallest }
+            path = (path as NSString).deletingLastPathComponent
+        }
+    }()
+
+    private static func number(_ path: String) -> Int64? {
+        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// A sandbox's CPU quota in cores: what was asked, at most the harness's
+    /// own (no quota asked: none set, the harness's applies anyway).
+    static func cappedCores(_ asked: Double?, harness: Double? = harnessCPUCores) -> Double? {
+        guard let asked, let harness else { return asked }
+        return min(asked, harness)
+    }
+
     /// The directory of sandbox group `name` in controller `c`.
     static func directory(_ c: String, _ name: String) -> String { "\(parentDirectories[c]!)/\(name)" }
 
@@ -70,7 +98,7 @@ final class SandboxCgroup: @unchecked Sendable {
             try? Self.write(bytes, to: Self.directory("memory", name) + "/memory.memsw.limit_in_bytes")
             try Self.write(String(pids), to: Self.directory("pids", name) + "/pids.max")
             try Self.write(String(period), to: Self.directory("cpu", name) + "/cpu.cfs_period_us")
-            try Self.write(cpuCores.map { String(Int($0 * Double(period))) } ?? "-1", to: Self.directory("cpu", name) + "/cpu.cfs_quota_us")
+            try Self.write(Self.cappedCores(cpuCores).map { String(Int($0 * Double(period))) } ?? "-1", to: Self.directory("cpu", name) + "/cpu.cfs_quota_us")
         } catch {
             Self.removeGroups(name)
             throw error

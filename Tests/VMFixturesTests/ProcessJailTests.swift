@@ -44,6 +44,12 @@ import Glibc
         // keeps its sandboxes inside: their groups are made under its own.
         let own = SandboxCgroup.ownGroups("12:cpu,cpuacct:/lghalf\n4:memory:/a/b\n8:pids:/\n0::/\n")
         #expect(own["cpu"] == "/lghalf" && own["cpuacct"] == "/lghalf" && own["memory"] == "/a/b" && own["pids"] == "/")
+        // A child cannot have more CPU than the harness: its quota is capped.
+        #expect(SandboxCgroup.cappedCores(1, harness: 0.5) == 0.5)
+        #expect(SandboxCgroup.cappedCores(nil, harness: 0.5) == nil)
+        #expect(SandboxCgroup.cappedCores(0.25, harness: 0.5) == 0.25)
+        #expect(SandboxCgroup.cappedCores(1, harness: nil) == 1)
+        #expect(SandboxCgroup.cappedCores(nil, harness: nil) == nil)
         let mine = SandboxCgroup.ownGroups(try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))
         for c in SandboxCgroup.controllers {
             let path = try #require(mine[c])
