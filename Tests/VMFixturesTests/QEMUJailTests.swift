@@ -3,6 +3,7 @@ import Testing
 import AgentProtocol
 import HostProbes
 @testable import VMFixtures
+import LGSettings
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +24,15 @@ import Glibc
         dir = try TempDirectory(prefix: "lgjailsnap")
     }
 
+    /// True (and said) where the jail cannot be built; a failure where a VM is
+    /// required (scripts/test.sh on a host with QEMU), never a silent skip.
+    func jailUnavailable(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        guard let why = QEMUJail.unavailableReason() else { return false }
+        if Settings.shared.requireVM { Issue.record("the QEMU jail cannot be built here: \(why)", sourceLocation: sourceLocation) }
+        print("skipped: \(why)")
+        return true
+    }
+
     /// Runs `command` as the jail's user; its exit status.
     func asJailUser(_ command: String) throws -> Int32 {
         let p = Process()
@@ -34,7 +44,7 @@ import Glibc
     }
 
     @Test func aJailedTemplateRestoreIsConfinedAndCannotWriteTheTemplate() throws {
-        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        if jailUnavailable() { return }
         defer { dir.remove() }
         // The template is made unjailed (its QEMU writes the RAM file); restores are jailed.
         let store = SnapshotStore(root: dir.path, backend: jailed, template: true)
@@ -71,7 +81,7 @@ import Glibc
     }
 
     @Test func aJailedFullSnapshotRestoresThroughADescriptor() throws {
-        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        if jailUnavailable() { return }
         defer { dir.remove() }
         let store = SnapshotStore(root: dir.path, backend: jailed)
         let vm = try #require(try store.restore(try store.create()) as? QEMUSandbox)
@@ -82,7 +92,7 @@ import Glibc
     }
 
     @Test func aRunDirectoryTheJailCannotReachIsAClearError() throws {
-        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        if jailUnavailable() { return }
         defer { dir.remove() }
         let closed = try TempDirectory(prefix: "lgjailclosed")
         defer { closed.remove() }
@@ -96,7 +106,7 @@ import Glibc
     }
 
     @Test func aJailedQEMUIsNeverHandedTheWritableRAMFile() throws {
-        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        if jailUnavailable() { return }
         defer { dir.remove() }
         #expect { try jailed.spawn(SpawnOptions(ramFile: RAMFile(path: dir.path + "/ram.bin", shared: false))) } throws: {
             "\($0)".contains("sealed copy") && "\($0)".contains("fix:")
@@ -106,7 +116,7 @@ import Glibc
 
 extension QEMUJailRestoreTests {
     @Test func aJailedPoolRestoresJailedVMsAndSaysSo() throws {
-        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        if jailUnavailable() { return }
         defer { dir.remove() }
         let pool = VMPool(backend: jailed, settings: PoolSettings(size: 1, refreshSeconds: 3600, snapshotPath: dir.path, strategy: .template))
         defer { pool.shutdown() }
@@ -166,7 +176,7 @@ extension QEMUJailRestoreTests {
 
 extension QEMUJailRestoreTests {
     @Test func twentyJailedTemplatedRestoresInARowAllSucceed() throws {
-        if let why = QEMUJail.unavailableReason() { print("skipped: \(why)"); return }
+        if jailUnavailable() { return }
         defer { dir.remove() }
         let store = SnapshotStore(root: dir.path, backend: jailed, template: true)
         try store.create()
