@@ -248,7 +248,11 @@ public struct QEMUBackend: VMBackend {
             return q
         }
         if let afterStart {
-            do { try afterStart(try connectQMP()) } catch let e as VMError { throw fail(e.description, stderr: stderrText) }
+            do { try afterStart(try connectQMP()) } catch let e as VMError { throw fail(e.description, stderr: stderrText) } catch {
+                // Any other error keeps its type (a corrupt snapshot), after the same clean-up.
+                _ = fail("\(error)")
+                throw error
+            }
         }
 
         // 3. The agent announces itself once /init has started it. A restored

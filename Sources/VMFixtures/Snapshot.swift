@@ -228,16 +228,16 @@ public struct SnapshotStore: Sendable {
             }
             ram = now
         }
-        // A jailed store restores from a sealed copy of the RAM: make it
-        // while the state file is hashed.
+        // A jailed store restores from a sealed copy of the RAM: start it
+        // now; it fills while the state file is checked and QEMU starts.
         let slot = SealedRAMSlot()
-        if template, backend.jail != nil { slot.start(Snapshot.sealer(directory + "/ram.bin", memoryMB, ram)) }
+        if template, backend.jail != nil { _ = try? slot.get(Snapshot.sealer(directory + "/ram.bin", memoryMB, ram)) }
         let state = directory + "/state.bin"
         guard let before = FileFingerprint.of(state) else { throw SnapshotError.corrupt("\(state) is missing") }
         guard before.size == m.stateBytes else {
             throw SnapshotError.corrupt("\(state) has \(before.size) bytes, the manifest says \(m.stateBytes) (truncated?)")
         }
-        let hash = try Self.sha256(state)
+        let hash = try Self.rememberedSHA256(state)
         guard hash == m.stateSHA256 else { throw SnapshotError.corrupt("\(state) does not match its recorded SHA-256") }
         if let maxAge, Date().timeIntervalSince(m.created) > maxAge {
             throw SnapshotError.stale("made \(Int(Date().timeIntervalSince(m.created))) s ago, refresh interval \(Int(maxAge)) s")
@@ -343,17 +343,16 @@ public struct SnapshotStore: Sendable {
                 throw SnapshotError.corrupt("the template's RAM file \(snapshot.ramPath) was removed or changed since it was verified")
             }
             ramFile = RAMFile(path: snapshot.ramPath, shared: false)
-            if backend.jail != nil {
-                let sealed = try snapshot.sealedRAM()
-                if let why = sealed.problem { throw SnapshotError.corrupt(why) }
-                ramFile?.sealed = sealed
-            }
+            // Jailed: QEMU starts while the copy may still be filling; the
+            // stream starts only once it is complete and sealed.
+            if backend.jail != nil { ramFile?.sealed = try snapshot.sealedRAM() }
         }
         let options = SpawnOptions(readyTimeout: readyTimeout, memoryMB: memoryMB, admission: admission, ramFile: ramFile,
                                    memoryCgroup: memoryCgroup)
         let template = snapshot.isTemplate
         return try backend.spawn(options, extraArguments: ["-incoming", "defer"], path: template ? "template" : "restore",
-                                 afterStart: { qmp in
+                                 afterStart: { [sealed = ramFile?.sealed] qmp in
+                                     if let sealed, let why = sealed.problem { throw SnapshotError.corrupt(why) }
                                      // A template's RAM stays in its file: only device state comes in.
                                      if template { try Self.ignoreShared(qmp) }
                                      try qmp.execute("migrate-incoming", ["uri": .string("fd:\(QEMUBackend.incomingStateFD)")])
@@ -374,6 +373,21 @@ public struct SnapshotStore: Sendable {
         try qmp.execute("migrate-set-capabilities", ["capabilities": .array([
             .object(["capability": .string("x-ignore-shared"), "state": .bool(true)]),
         ])])
+    }
+
+    /// `path`'s SHA-256, remembered against its stat (``StatMemo``: device,
+    /// inode, size, mtime, ctime): a fresh process (each `lgperf mcp-server`)
+    /// does not hash again a state file nobody has written since it was
+    /// hashed, and any write, even one that puts the mtime back, moves the
+    /// ctime and makes it hash again. The hash is remembered only if the
+    /// file's stat was the same before and after hashing.
+    static func rememberedSHA256(_ path: String, cache: String = ProjectPaths.cacheDirectory) throws -> String {
+        let memo = StatMemo.path(cache: cache, kind: "sha256", subject: path)
+        if let known = StatMemo.value(at: memo, subject: path) { return known }
+        let before = StatMemo.entries([path])
+        let hash = try sha256(path)
+        if let before, StatMemo.entries([path]) == before { StatMemo(subject: path, value: hash, entries: before).save(memo) }
+        return hash
     }
 
     static func sha256(_ path: String) throws -> String {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import AgentProtocol
 import HostProbes
+import CSysShims
 @testable import VMFixtures
 import LGSettings
 #if canImport(Glibc)
@@ -169,6 +170,21 @@ extension QEMUJailRestoreTests {
         if let priv, priv != MAP_FAILED { priv.storeBytes(of: 0x42, as: UInt8.self); munmap(priv, size) }
         #expect(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, ram.fd, 0) == MAP_FAILED)
         #expect(back.withUnsafeMutableBytes { pread(ram.fd, $0.baseAddress!, 1, 0) } == 1 && back[0] == bytes[0])
+        // QEMU maps the memfd before the copy ends: a private mapping made
+        // before the fill reads what the fill wrote.
+        let early = lg_sealable_memfd(Int64(size))
+        #expect(early >= 0)
+        let before = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, early, 0)
+        #expect(before != MAP_FAILED)
+        let src = open(path, O_RDONLY)
+        var filled: Int64 = 0
+        #expect(lg_fill_and_seal(src, early, Int64(size), &filled) == 0 && filled == ram.copiedBytes)
+        close(src)
+        if let before, before != MAP_FAILED {
+            #expect(Array(UnsafeRawBufferPointer(start: before, count: size)) == bytes)
+            munmap(before, size)
+        }
+        close(early)
         // A file that is not the verified one is refused.
         #expect(throws: SnapshotError.self) { try SealedRAM(copying: path, size: Int64(size), fingerprint: FileFingerprint(size: 1, mtime: 0, mtimeNs: 0, inode: 0)) }
     }

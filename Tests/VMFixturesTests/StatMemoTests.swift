@@ -95,3 +95,29 @@ extension StatMemo {
         FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(StatMemo.self, from: $0) }
     }
 }
+
+extension StatMemoTests {
+    /// A snapshot's state file is hashed once; a rewrite (same size, mtime
+    /// put back) is hashed again and its new hash found.
+    @Test func aStateFilesHashIsRememberedUntilTheFileIsWritten() throws {
+        let dir = try TempDirectory(prefix: "lgmemo"), cache = try TempDirectory(prefix: "lgmemo")
+        defer { dir.remove(); cache.remove() }
+        let file = dir.path + "/state.bin"
+        try "aaaa".write(toFile: file, atomically: false, encoding: .utf8)
+        let first = try SnapshotStore.rememberedSHA256(file, cache: cache.path)
+        let direct = try SnapshotStore.sha256(file)
+        #expect(first == direct)
+        let memo = StatMemo.path(cache: cache.path, kind: "sha256", subject: file)
+        #expect(StatMemo.value(at: memo, subject: file) == first, "the hash must be remembered")
+        let again = try SnapshotStore.rememberedSHA256(file, cache: cache.path)
+        #expect(again == first)
+
+        var st = stat()
+        stat(file, &st)
+        var times = [st.st_atim, st.st_mtim]
+        try "bbbb".write(toFile: file, atomically: false, encoding: .utf8)
+        utimensat(AT_FDCWD, file, &times, 0)
+        let second = try SnapshotStore.rememberedSHA256(file, cache: cache.path), rehashed = try SnapshotStore.sha256(file)
+        #expect(second != first && second == rehashed, "a rewritten file must be hashed again")
+    }
+}

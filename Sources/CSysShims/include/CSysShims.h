@@ -27,16 +27,19 @@ int lg_limit_cpu_seconds(pid_t pid, long seconds);
 /// mount(2) with no flags; 0, or -errno.
 int lg_mount(const char *source, const char *target, const char *fstype, const char *data);
 
-/// A sealed in-memory copy of `size` bytes of the file `src`: a memfd that
-/// holds the file's non-zero pages (holes and zero pages stay holes), then
-/// sealed against writes, shrinking, growing and further seal changes. A
-/// private (copy-on-write) mapping of it stays possible; writes through any
-/// descriptor, shared writable mappings and truncation are refused.
-/// Returns the memfd (close-on-exec) and sets `*copied` to the bytes copied,
+/// A memfd of `size` bytes (all holes) that can be sealed, close-on-exec;
 /// or -errno.
-int lg_sealed_copy(int src, long long size, long long *copied);
+int lg_sealable_memfd(long long size);
+/// Copies the non-zero pages of the first `size` bytes of the file `src`
+/// into the memfd `fd` (holes and zero pages stay holes), then seals it
+/// against writes, shrinking, growing and further seal changes. A private
+/// (copy-on-write) mapping of it stays possible, also one made before the
+/// copy (its untouched pages read what the copy wrote); writes through any
+/// descriptor, shared writable mappings and truncation are refused after.
+/// Sets `*copied` to the bytes copied; returns 0 or -errno.
+int lg_fill_and_seal(int src, int fd, long long size, long long *copied);
 
 /// The seals of a memfd (F_GET_SEALS), or -errno.
 int lg_get_seals(int fd);
-/// The seals lg_sealed_copy sets.
+/// The seals lg_fill_and_seal sets.
 int lg_sealed_copy_seals(void);
