@@ -63,6 +63,9 @@ public enum Startup {
         /// posix_spawn to the response to the first `tools/call`
         /// (list_directory), sent as soon as `initialize` was answered.
         public var firstCallMs: Double
+        /// From sending that `tools/call` to its response: what the client
+        /// waits for its first call once the server has answered `initialize`.
+        public var firstCallLatencyMs: Double
         /// Where the server's sandbox came from (from its log), if it said.
         public var source: String?
     }
@@ -116,6 +119,7 @@ public enum Startup {
         // list_directory: work the agent does itself. A restored guest's first
         // shell (execute_command) also pays ~80-200 ms under TCG to translate
         // and fork busybox for the first time: the guest's cost, not start-up's.
+        let tSent = Monotonic.nanos()
         try channel.send(#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_directory","arguments":{"path":"."}}}"#)
         let call = try response(2)
         let tCall = Monotonic.nanos()
@@ -129,6 +133,7 @@ public enum Startup {
         let marker = "first sandbox from: "
         let source = stderrText().split(separator: "\n").first { $0.contains(marker) }
             .flatMap { $0.components(separatedBy: marker).last?.split(separator: " ").first.map(String.init) }
-        return ServerRun(initializeMs: Double(tInit - t0) / 1e6, firstCallMs: Double(tCall - t0) / 1e6, source: source)
+        return ServerRun(initializeMs: Double(tInit - t0) / 1e6, firstCallMs: Double(tCall - t0) / 1e6,
+                         firstCallLatencyMs: Double(tCall - tSent) / 1e6, source: source)
     }
 }

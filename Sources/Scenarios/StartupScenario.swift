@@ -34,6 +34,7 @@ public enum StartupScenario {
             store = s
         }
         var tpl: [Double] = [], cold: [Double] = [], initialize: [Double] = [], firstCall: [Double] = [], restore: [Double] = []
+        var firstCallLatency: [Double] = []
         var tplWarm: [Double] = [], coldWarm: [Double] = []
         var fallbacks: [String] = [], serverSources: [String: Int] = [:]
         var probes = 0, probesJailed = 0
@@ -53,9 +54,9 @@ public enum StartupScenario {
             if let f = t?.fallback { fallbacks.append(f) }
             for p in [t, c].compactMap({ $0 }) { probes += 1; if p.jailed { probesJailed += 1 } }
             serverSources[server.source ?? "unknown", default: 0] += 1
-            ctx.progress(String(format: "  start-up %@: template %@, cold %.1f ms; mcp-server initialize %.1f ms, first call %.1f ms (%@); templated restore %@",
+            ctx.progress(String(format: "  start-up %@: template %@, cold %.1f ms; mcp-server initialize %.1f ms, first call %.1f ms (%.1f ms after it was sent; %@); templated restore %@",
                                 i == 0 ? "warm-up" : "\(i)/\(runs)", t.map { String(format: "%.1f ms (%@)", $0.ms, $0.source) } ?? "n/a",
-                                c.ms, server.initializeMs, server.firstCallMs, server.source ?? "?",
+                                c.ms, server.initializeMs, server.firstCallMs, server.firstCallLatencyMs, server.source ?? "?",
                                 restoreMs.map { String(format: "%.1f ms", $0) } ?? "n/a"))
             if i == 0 {
                 if let t { tplWarm.append(t.ms) }
@@ -64,12 +65,13 @@ public enum StartupScenario {
             }
             if let t { tpl.append(t.ms) }
             cold.append(c.ms); initialize.append(server.initializeMs); firstCall.append(server.firstCallMs)
+            firstCallLatency.append(server.firstCallLatencyMs)
             if let restoreMs { restore.append(restoreMs) }
         }
         var notes = [
             "startup_time_ms: the guide's start-up: posix_spawn of a fresh orchestrator process (lgperf startup-probe, \(lgperf)) to its first tool call through MCP completed; the process initialises its MCP client while its first sandbox is restored from the persisted template (cold boot only as a labelled fallback); its QEMU is jailed as mcp-server's is (start-up probes jailed: \(probesJailed) of \(probes)).",
             "startup_cold_ms: the same process with a cold-booted sandbox; rounds interleave the two (alternating which goes first).",
-            "mcp_server_initialize_ms (host-side: no VM is involved in it) / mcp_server_first_call_ms: a fresh lgperf mcp-server as it serves agents (QEMU jailed: uid 65534, bubblewrap, seccomp, own cgroup; its sandbox restored from the template through a sealed copy of the template's RAM, made by each fresh server) from posix_spawn to its answer to initialize / to its first tools/call (list_directory: the agent's own work; a restored guest's first shell costs another ~80-200 ms under TCG, the guest's cost), sent as soon as initialize was answered; raw JSON-RPC lines over pipes.",
+            "mcp_server_initialize_ms (host-side: no VM is involved in it) / mcp_server_first_call_ms: a fresh lgperf mcp-server as it serves agents (QEMU jailed: uid 65534, bubblewrap, seccomp, own cgroup; its sandbox restored from the template through a sealed copy of the template's RAM, made by each fresh server) from posix_spawn to its answer to initialize / to its first tools/call (list_directory: the agent's own work; a restored guest's first shell costs another ~80-200 ms under TCG, the guest's cost), sent as soon as initialize was answered; raw JSON-RPC lines over pipes. mcp_server_first_call_latency_ms: that call alone, from sending it to its answer (the server restores its sandbox from its own start: what is left of the restore when the call comes, and the call).",
             "template_restore_to_ready_ms: a templated restore in the harness, one per round: the calibration the server's first call is judged against.",
             "mcp-server sandbox sources: \(serverSources.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")).",
         ]
@@ -95,6 +97,12 @@ public enum StartupScenario {
                                                               series: .init(samples: initialize), judged: false).produced(by: .hostOnly))
         file.add("mcp_server_first_call_ms", try MetricSeries(metric: .startup, unit: "ms", description: "fresh lgperf mcp-server: process start to first tool call answered",
                                                               series: .init(samples: firstCall), judged: false))
+        file.add("mcp_server_first_call_latency_ms", try MetricSeries(metric: .startup, unit: "ms", description: "fresh lgperf mcp-server: first tools/call sent (right after initialize was answered) to answered",
+                                                                      series: .init(samples: firstCallLatency), judged: false))
+        if !restore.isEmpty, let f = try? Summary(firstCall).median, let l = try? Summary(firstCallLatency).median, let r = try? Summary(restore).median {
+            file.notes.append(String(format: "mcp-server first call / templated restore in the harness: %.1f / %.1f ms = %.2fx from the server's start; %.1f ms = %.2fx from sending the call.",
+                                     f, r, f / r, l, l / r))
+        }
         if let caveat = file.labels.caveat { file.notes.append("Caveat: \(caveat).") }
         return file
     }

@@ -194,6 +194,9 @@ struct `Start-up [tag:startup] [tag:baseline]` {
         #expect(initialize.count == runs && firstCall.count == runs)
         #expect(file.labels(of: initialize) == .hostOnly, "initialize involves no VM")
         #expect(initialize.median < firstCall.median)
+        // The first call alone (sent once initialize was answered) is part of the time from the start.
+        let latency = try #require(file["mcp_server_first_call_latency_ms"])
+        #expect(latency.count == runs && latency.min > 0 && latency.median < firstCall.median)
         if backend.kind == .qemu {
             // The guide's start-up (from the template) beside the cold series, same run.
             let cold = try #require(file["startup_cold_ms"])
