@@ -328,6 +328,7 @@ public struct SnapshotStore: Sendable {
     /// (with `-incoming` and a URI on the command line the stream started
     /// first, and ~4 templated restores in 10 failed).
     public func restore(_ snapshot: Snapshot, readyTimeout: Double = Settings.shared.readyTimeoutSeconds) throws -> any SandboxVM {
+        let snapshot = replacement(of: snapshot) ?? snapshot
         let state = open(snapshot.statePath, O_RDONLY | O_CLOEXEC)
         guard state >= 0 else {
             throw SnapshotError.corrupt("cannot open \(snapshot.statePath): \(String(cString: strerror(errno)))")
@@ -367,6 +368,19 @@ public struct SnapshotStore: Sendable {
                                      // The guest was paused when saved: resume it once the state is in.
                                      try qmp.execute("cont")
                                  }, restoredHello: snapshot.hello, incomingState: state)
+    }
+
+    /// The snapshot that replaced `snapshot` in this store's directory (a
+    /// refresh by the pool, this process's or another's, installs a new one
+    /// and removes the old files), verified as any load is; nil while
+    /// `snapshot`'s own files are in place, or when what is there now does
+    /// not verify (a file changed in place is corruption, reported by the
+    /// restore's own checks).
+    func replacement(of snapshot: Snapshot) -> Snapshot? {
+        let inPlace = FileFingerprint.of(snapshot.statePath) == snapshot.fingerprint
+            && (!snapshot.isTemplate || FileFingerprint.of(snapshot.ramPath) == snapshot.ramFingerprint)
+        guard !inPlace, let now = try? load(maxAge: nil), now.fingerprint != snapshot.fingerprint else { return nil }
+        return now
     }
 
     static func ignoreShared(_ qmp: QMPClient) throws {

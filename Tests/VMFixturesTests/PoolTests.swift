@@ -103,6 +103,32 @@ import Glibc
         #expect(throws: SnapshotError.self) { try SnapshotStore(root: dir.path, backend: backend).load() }
     }
 
+    /// A refresh (the pool's, in this process or another) installs a new
+    /// template and removes the old files: a restore from the snapshot a
+    /// caller loaded before restores from its replacement. A file changed in
+    /// place is still corruption.
+    @Test func aRestoreFromASnapshotThatWasRefreshedUsesItsReplacement() throws {
+        defer { dir.remove() }
+        let store = SnapshotStore(root: dir.path, backend: backend, template: true)
+        let old = try store.create()
+        let new = try store.create()
+        #expect(FileFingerprint.of(old.statePath) != old.fingerprint, "the refresh replaced the state file")
+        #expect(store.replacement(of: old)?.fingerprint == new.fingerprint)
+        let vm = try store.restore(old)
+        #expect(vm.timings.path == "template")
+        #expect(try vm.session.call(.executeCommand, ["command": .string("echo refreshed")])["stdout"]?.string == "refreshed\n")
+        vm.shutdown()
+        // Bytes flipped in place, size kept: no replacement, a corrupt snapshot.
+        let h = try #require(FileHandle(forUpdatingAtPath: new.statePath))
+        try h.seek(toOffset: UInt64(new.manifest.stateBytes / 2))
+        h.write(Data(repeating: 0xA5, count: 512))
+        try h.close()
+        #expect(store.replacement(of: old) == nil && store.replacement(of: new) == nil)
+        for snapshot in [old, new] {
+            #expect { try store.restore(snapshot) } throws: { ($0 as? SnapshotError).map { if case .corrupt = $0 { true } else { false } } ?? false }
+        }
+    }
+
     @Test func aTemplateWhoseRAMFileWasRemovedIsRebuilt() throws {
         defer { dir.remove() }
         let store = SnapshotStore(root: dir.path, backend: backend, template: true)
