@@ -27,15 +27,38 @@ public enum HostTSC {
             .trimmingCharacters(in: .whitespacesAndNewlines), !boot.isEmpty else { return measure() }
         let path = StatMemo.path(cache: ProjectPaths.cacheDirectory, kind: "tsc-khz", subject: boot)
         if let v = StatMemo.value(at: path, subject: boot), let k = Int(v), k > 100_000 { return k }
-        // Kept for the boot only when a second measurement agrees: one taken
-        // while the process was descheduled between its two clock reads is
-        // off, and must not outlive this process.
-        let k = measure()
-        if let k, measure() == k { StatMemo(subject: boot, value: String(k), entries: []).save(path) }
-        return k
+        // Kept for the boot only when two measurements in a row agree: one
+        // taken while the process was descheduled between its two clock
+        // reads is off, and must not outlive this process. They are compared
+        // unrounded: on a host whose rate lies near a half MHz (2445.5 MHz
+        // seen here) rounded values disagreed in about half the processes,
+        // nothing was kept, and fresh processes' kernel command lines (part
+        // of a snapshot's identity) flipped between two rates.
+        var previous = measureKHz()
+        for _ in 0..<4 {
+            guard let a = previous, let b = measureKHz() else { break }
+            if let k = agreed(a, b) {
+                StatMemo(subject: boot, value: String(k), entries: []).save(path)
+                return k
+            }
+            previous = b
+        }
+        return previous.map(rounded)
     }
 
-    static func measure() -> Int? {
+    /// Two measurements (kHz) that agree within 0.1 %, as one rate rounded to
+    /// whole MHz; nil when they do not.
+    static func agreed(_ a: Double, _ b: Double) -> Int? {
+        guard a > 0, b > 0, abs(a - b) <= 0.001 * max(a, b) else { return nil }
+        return rounded((a + b) / 2)
+    }
+
+    static func rounded(_ kHz: Double) -> Int { Int((kHz / 1000).rounded()) * 1000 }
+
+    static func measure() -> Int? { measureKHz().map(rounded) }
+
+    /// Ticks per ms of CLOCK_MONOTONIC_RAW: the median of three 15 ms samples.
+    static func measureKHz() -> Double? {
         func rawNanos() -> UInt64 {
             var ts = timespec()
             clock_gettime(CLOCK_MONOTONIC_RAW, &ts)
@@ -52,6 +75,6 @@ public enum HostTSC {
         }
         let median = rates.sorted()[1]
         guard median > 100_000 else { return nil }  // below 100 MHz: not a real TSC
-        return Int((median / 1000).rounded()) * 1000
+        return median
     }
 }

@@ -88,6 +88,17 @@ import Glibc
         #expect(kHz % 1000 == 0)
         #expect(abs(Double(kHz - measured)) / Double(measured) < 0.05, "remembered \(kHz) kHz, measured now \(measured) kHz")
     }
+
+    @Test func twoTSCMeasurementsEitherSideOfAHalfMHzAgreeOnOneRate() {
+        // Rounded one by one these are 2445 and 2446 MHz: kept as one rate,
+        // not dropped as a disagreement (fresh processes then flipped between
+        // two kernel command lines, and so between two snapshot identities).
+        #expect(HostTSC.agreed(2_445_499, 2_445_501) == 2_446_000)
+        #expect(HostTSC.agreed(2_445_401, 2_445_450) == 2_445_000)
+        // A sample taken while descheduled is off by far more than 0.1 %.
+        #expect(HostTSC.agreed(2_445_500, 2_500_000) == nil)
+        #expect(HostTSC.agreed(0, 2_445_500) == nil)
+    }
 }
 
 extension StatMemo {
